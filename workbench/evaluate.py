@@ -1,0 +1,116 @@
+"""Evaluation of many parameter sets at once: accuracy, summary statistics, wrong-prediction IoU, novelty.
+
+    acc = accuracy(zoo, flat_params, X_test, y_test)     # flat_params: [N, D] in the zoo's layout
+    summary(acc)                                         # best / mean / median / min / std (in %)
+"""
+from __future__ import annotations
+
+import torch
+from torch.func import functional_call, vmap
+
+from .fit import resolve_device
+
+
+def _as_flat(zoo, params) -> torch.Tensor:
+    params = torch.as_tensor(params)
+    if params.dim() == 1:
+        params = params[None]
+    if params.dim() != 2 or params.shape[1] != zoo.layout.dim:
+        raise ValueError(f"parameters must be [N, {zoo.layout.dim}] for net {zoo.net!r}, got {list(params.shape)}")
+    if not torch.isfinite(params).all():
+        bad = (~torch.isfinite(params).all(1)).nonzero().flatten().tolist()
+        raise ValueError(f"parameter sets {bad[:10]} contain NaN/inf: the generator diverged; these cannot be evaluated")
+    return params.float()
+
+
+@torch.no_grad()
+def predict(zoo, params, X: torch.Tensor, *, model_chunk: int = 25, data_chunk: int = 2048,
+            device: str = "auto") -> torch.Tensor:
+    """Predicted labels [N, n] of N parameter sets (rows of `params`, zoo layout) on inputs X [n, ...].
+
+    Uses torch.func.vmap over functional_call (one batched forward per chunk of models); nets that vmap cannot
+    batch (e.g. RNNs) fall back to a loop over models with the same result.
+    """
+    dev = resolve_device(device)
+    params = _as_flat(zoo, params)
+    net = zoo.build_net().to(dev)
+    out = []
+    for m0 in range(0, params.shape[0], model_chunk):
+        stacked = {k: v.to(dev) for k, v in zoo.unflatten(params[m0: m0 + model_chunk]).items()}
+        preds = []
+        for d0 in range(0, X.shape[0], data_chunk):
+            x = X[d0: d0 + data_chunk].to(dev)
+            preds.append(_forward_many(net, stacked, x).argmax(-1).cpu())
+        out.append(torch.cat(preds, 1))
+    return torch.cat(out)
+
+
+def _forward_many(net, stacked, x):
+    try:
+        return vmap(lambda p: functional_call(net, p, (x,)))(stacked)      # (M, n, C)
+    except (RuntimeError, NotImplementedError, ValueError):
+        m = next(iter(stacked.values())).shape[0]
+        return torch.stack([functional_call(net, {k: v[i] for k, v in stacked.items()}, (x,)) for i in range(m)])
+
+
+def accuracy(zoo, params, X: torch.Tensor, y: torch.Tensor, **kw) -> torch.Tensor:
+    """Accuracy (fraction) of each parameter set: y is [n] (one task) or [N, n] (a label vector per model)."""
+    pred = predict(zoo, params, X, **kw)
+    return (pred == y.expand_as(pred)).float().mean(1)
+
+
+def summary(acc: torch.Tensor) -> dict[str, float]:
+    """best / mean / median / min / std of accuracies, in percent (the papers' tables)."""
+    a = torch.as_tensor(acc, dtype=torch.float64) * 100
+    return {"best": a.max().item(), "mean": a.mean().item(), "median": a.median().item(), "min": a.min().item(),
+            "std": a.std().item() if a.numel() > 1 else 0.0}
+
+
+def wrong_masks(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return pred != y.expand_as(pred)
+
+
+def iou_matrix(wrong_a: torch.Tensor, wrong_b: torch.Tensor) -> torch.Tensor:
+    """Wrong-prediction IoU [Na, Nb] between two sets of models (p-diff / RPG's similarity measure)."""
+    a, b = wrong_a.float(), wrong_b.float()
+    inter = a @ b.T
+    union = a.sum(1, keepdim=True) + b.sum(1)[None] - inter
+    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(inter))
+
+
+def max_iou(wrong: torch.Tensor, wrong_originals: torch.Tensor, *, same_set: bool = False) -> torch.Tensor:
+    """Each model's highest IoU to any original ([N]); `same_set` excludes the model itself."""
+    m = iou_matrix(wrong, wrong_originals)
+    if same_set:
+        m.fill_diagonal_(-1)
+    return m.max(1).values
+
+
+def distances(params: torch.Tensor, originals: torch.Tensor, scale: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Novelty in parameter space: L2 distance to the nearest original and to the originals' mean (per model).
+
+    Pass `scale` ([D], e.g. per-key std) to measure in normalised units.
+    """
+    s = scale if scale is not None else torch.ones(params.shape[1])
+    p, o = params / s, originals / s
+    return {"to_nearest": torch.cdist(p, o).min(1).values, "to_mean": (p - o.mean(0)).norm(dim=1)}
+
+
+def evaluate_sets(zoo, sets: dict[str, torch.Tensor], X, y, *, originals: torch.Tensor | None = None) -> list[dict]:
+    """One table row per named parameter set: summary stats, originals' mean, max-IoU to the originals.
+
+    `originals` defaults to the zoo's checkpoints. Rows carry: method, n, best, mean, median, min, std,
+    original_mean, max_iou (mean over the set of each model's max IoU to the originals).
+    """
+    originals = zoo.flat if originals is None else originals
+    pred_o = predict(zoo, originals, X)
+    wrong_o = wrong_masks(pred_o, y)
+    orig_mean = (~wrong_o).float().mean().item() * 100
+    rows = []
+    for name, params in sets.items():
+        pred = predict(zoo, params, X)
+        wrong = wrong_masks(pred, y)
+        same = params is originals or (params.shape == originals.shape and torch.equal(params, originals))
+        rows.append({"method": name, "n": int(params.shape[0]), **summary((~wrong).float().mean(1)),
+                     "original_mean": orig_mean, "max_iou": max_iou(wrong, wrong_o, same_set=same).mean().item()})
+    return rows

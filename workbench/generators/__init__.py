@@ -1,0 +1,1 @@
+"""Parameter generators: the methods (RPG, p-diff, IGPG, NeuroGen) and the baselines every method must beat."""

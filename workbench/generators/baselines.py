@@ -1,0 +1,45 @@
+"""Baselines every generator must beat (Zeng et al. 2025; RPG's evaluation protocol).
+
+All work on flat [N, D] parameters in a zoo's layout and return [n, D]:
+  noise     originals + Gaussian noise of std sigma in normalised space (per-key z-score units)
+  average   the mean of `k` checkpoints (a copy of the mean must not pass as a novel model)
+  gaussian  a per-coordinate Gaussian fitted to the zoo
+plus RPG's two probes of parameter structure: parameter exchange (Fig. 2) and noise sensitivity (Table 16).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..layout import Normalizer
+
+
+def noise(zoo, sigma: float, n: int, *, seed: int = 0, normalizer: Normalizer | None = None) -> torch.Tensor:
+    """n models: originals (cycled in order) + N(0, sigma^2) in normalised space, mapped back."""
+    norm = normalizer or Normalizer.fit(zoo.layout, zoo.flat)
+    g = torch.Generator().manual_seed(seed)
+    base = zoo.flat[torch.arange(n) % len(zoo)]
+    z = norm.normalize(base)
+    return norm.denormalize(z + sigma * torch.randn(z.shape, generator=g))
+
+
+def average(zoo, k: int = 16, *, n: int = 1, seed: int = 0) -> torch.Tensor:
+    """n models, each the mean of k checkpoints drawn without replacement (k >= len(zoo): the full mean)."""
+    g = torch.Generator().manual_seed(seed)
+    k = min(k, len(zoo))
+    return torch.stack([zoo.flat[torch.randperm(len(zoo), generator=g)[:k]].mean(0) for _ in range(n)])
+
+
+def gaussian(zoo, n: int, *, seed: int = 0) -> torch.Tensor:
+    """n samples of a per-coordinate Gaussian fitted to the zoo (independent coordinates: no structure)."""
+    g = torch.Generator().manual_seed(seed)
+    mu, sd = zoo.flat.mean(0), zoo.flat.std(0) if len(zoo) > 1 else torch.zeros(zoo.layout.dim)
+    return mu + sd * torch.randn(n, zoo.layout.dim, generator=g)
+
+
+def exchange(a: torch.Tensor, b: torch.Tensor, fraction: float = 0.1, *, seed: int = 0) -> torch.Tensor:
+    """A with a random `fraction` of its coordinates replaced by B's (RPG Fig. 2: 'A+10%B')."""
+    if a.shape != b.shape:
+        raise ValueError(f"exchange needs two models of the same layout, got {list(a.shape)} and {list(b.shape)}")
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.rand(a.shape[-1], generator=g) < fraction
+    return torch.where(mask, b, a)

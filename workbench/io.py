@@ -1,0 +1,129 @@
+"""Weights are data: safetensors + JSON, atomic writes, fixed file names, nothing unpickled."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+PARAMS_FILE = "params.safetensors"
+MANIFEST_FILE = "manifest.json"
+CONFIG_FILE = "config.json"
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_dir(var: str, default: str) -> Path:
+    return Path(os.environ.get(var) or (ROOT / default)).expanduser()
+
+
+def reports_dir() -> Path:
+    """`reports/` of the checkout, or $WORKBENCH_REPORTS (tests point it at a temp dir)."""
+    return _env_dir("WORKBENCH_REPORTS", "reports")
+
+
+def figures_dir() -> Path:
+    return _env_dir("WORKBENCH_FIGURES", "figures")
+
+
+def zoos_dir() -> Path:
+    """Where collected zoos live (git-ignored): `zoos/` or $WORKBENCH_ZOOS."""
+    return _env_dir("WORKBENCH_ZOOS", "zoos")
+
+
+def data_dir() -> Path:
+    """Local root for downloaded datasets (MNIST, SVHN, CIFAR-10, text files): `data/` or $WORKBENCH_DATA."""
+    return _env_dir("WORKBENCH_DATA", "data")
+
+
+def _atomic(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    _atomic(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, torch.Tensor):
+        return o.tolist()
+    if hasattr(o, "item"):
+        return o.item()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def read_json(path: Path) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); delete it and re-create it") from None
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    check_finite(tensors, where=str(path))
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    _atomic(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file; anything else (a pickle, a truncated file) is refused with a clear error."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    if path.suffix in PICKLE_SUFFIXES:
+        raise ValueError(f"refusing to read {path}: weights are only read from .safetensors files, never unpickled")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        head = path.read_bytes()[:2]
+        kind = "a pickle" if head[:1] == b"\x80" or head == b"PK" else "not a valid safetensors file"
+        raise ValueError(f"refusing to read {path}: it is {kind} ({exc}). Weights travel only as safetensors; "
+                         f"re-create the file with workbench (e.g. collect the zoo again).") from None
+
+
+def check_finite(tensors: dict[str, torch.Tensor], where: str = "weights") -> None:
+    for k, v in tensors.items():
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            bad = (~torch.isfinite(v)).nonzero()
+            first = tuple(bad[0].tolist())
+            n = bad.shape[0]
+            raise ValueError(f"{where}: tensor {k!r} holds {n} NaN/inf value(s) (first at index {first}); "
+                             f"these weights are unusable: retrain or regenerate them")
+
+
+def refuse_pickles(folder: Path) -> None:
+    """A pickle placed where weights should be is an error, not something to open."""
+    for p in Path(folder).iterdir():
+        if p.suffix in PICKLE_SUFFIXES:
+            raise ValueError(f"{p} looks like a pickled checkpoint; workbench reads weights only from "
+                             f"{PARAMS_FILE} (safetensors) + {MANIFEST_FILE}. Convert it with "
+                             f"`torch.load(..., weights_only=True)` + `workbench.zoo.Zoo.from_state_dicts` if you trust it.")

@@ -1,0 +1,390 @@
+"""Checkpoint zoos: collect them with a recipe, store them as a folder, load them back validated.
+
+A zoo folder holds `params.safetensors` ({state-dict key: [N, *shape]}) and `manifest.json` (net name and kwargs,
+layout, dataset, recipe, and per checkpoint: seed, step, test accuracy, task code). Collection writes each finished
+checkpoint to `.parts/` atomically, so `kill -9` followed by the same call resumes without redoing finished work;
+the manifest is written last, so a folder with a manifest is always complete.
+
+Recipes:
+  last_epoch  train, then one more epoch at `final_lr` saving K evenly spaced checkpoints (RPG / p-diff protocol)
+  seeds       N independent runs (seed, seed+1, ...), the final checkpoint of each
+  tasks       one checkpoint per binary class-subset task (10-bit code); `head_only` trains just the classifier
+              head on a shared frozen backbone (RPG's PCA and unseen-task experiments concern heads)
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from tqdm.auto import tqdm
+
+from . import io
+from .config import Config, check
+from .data import Dataset, load_dataset
+from .data.tasks import binary_labels, code_to_str, split_codes
+from .fit import batch_order, load_momentum, make_sgd, momentum_state, set_lr, train_epochs, train_steps
+from .layout import Layout
+from .nets import NETS, create_net, head_features, head_name, net_config
+
+FORMAT = "workbench-zoo/1"
+
+
+@dataclass(frozen=True)
+class ZooRecipe(Config):
+    recipe: Literal["last_epoch", "seeds", "tasks"] = "last_epoch"
+    net: str = "cnn_s"
+    net_kwargs: dict = field(default_factory=dict)   # in_channels/image_size are filled from the dataset
+    dataset: str = "mnist5k"
+    dataset_kwargs: dict = field(default_factory=dict)
+    n_checkpoints: int = 50     # K checkpoints (last_epoch) / N seeds (seeds)
+    epochs: int = 30            # training epochs at `lr` before the checkpoints
+    lr: float = 1e-2
+    final_lr: float = 1e-3      # learning rate of the extra epoch that the checkpoints come from
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 32
+    seed: int = 0
+    n_tasks: int | None = None  # tasks: how many of the 1,022 codes (None = all), chosen by `task_seed`
+    n_unseen: int = 20          # tasks: codes held out from generator training (recorded in the manifest)
+    task_seed: int = 0
+    head_only: bool = True      # tasks: train only the head on the shared backbone
+    head_epochs: int = 10
+    head_lr: float = 0.05
+    task_chunk: int = 128       # tasks trained together per batched step (a resume unit)
+
+    def validate(self):
+        check(self.recipe in ("last_epoch", "seeds", "tasks"), f"unknown recipe {self.recipe!r}; use last_epoch, seeds or tasks")
+        check(self.net in NETS, f"unknown net {self.net!r}; available: {', '.join(NETS.available())}")
+        check(self.n_checkpoints >= 1, "n_checkpoints must be >= 1")
+        check(self.epochs >= 0 and self.batch_size >= 1 and self.lr > 0 and self.final_lr > 0, "epochs >= 0, batch_size >= 1, lr > 0 required")
+
+
+def _net_kwargs(recipe: ZooRecipe, data: Dataset, num_classes: int | None = None) -> dict:
+    kw = dict(recipe.net_kwargs)
+    accepted = {f for f in NETS.config(recipe.net).to_dict()}
+    if data.kind == "image":
+        kw.setdefault("in_channels", data.input_shape[0])
+        kw.setdefault("image_size", data.input_shape[-1])
+    if data.kind == "text":
+        kw.setdefault("vocab_size", int(data.meta.get("vocab_size", 5000)))
+    kw["num_classes"] = num_classes or data.num_classes
+    return net_config(recipe.net, **{k: v for k, v in kw.items() if k in accepted})
+
+
+class Zoo:
+    """A loaded zoo: validated tensors + manifest. `flat` is [N, D] float32 over the floating keys."""
+
+    def __init__(self, stacked: dict[str, torch.Tensor], manifest: dict, path: Path | None = None):
+        self.manifest = manifest
+        self.path = path
+        self.layout = Layout.from_json(manifest["keys"])
+        self.stacked = stacked
+        self._validate()
+        self.flat = self.layout.flatten(stacked)
+
+    # ---- construction -------------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path) -> "Zoo":
+        path = Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"no zoo at {path}: collect one with workbench.zoo.collect(recipe, {str(path)!r})")
+        io.refuse_pickles(path)
+        if not (path / io.MANIFEST_FILE).exists():
+            hint = " (collection was interrupted: run the same collect call again to resume)" if (path / ".parts").exists() else ""
+            raise FileNotFoundError(f"{path} has no {io.MANIFEST_FILE}: not a complete zoo{hint}")
+        manifest = io.read_json(path / io.MANIFEST_FILE)
+        if manifest.get("format") != FORMAT:
+            raise ValueError(f"{path / io.MANIFEST_FILE}: format {manifest.get('format')!r} is not {FORMAT!r}")
+        return cls(io.load_tensors(path / io.PARAMS_FILE), manifest, path)
+
+    @classmethod
+    def from_state_dicts(cls, state_dicts: list[dict[str, torch.Tensor]], *, net: str, net_kwargs: dict,
+                         dataset: str = "custom", checkpoints: list[dict] | None = None, **extra) -> "Zoo":
+        """Bring your own checkpoints (e.g. read with torch.load(..., weights_only=True)) as a zoo."""
+        if not state_dicts:
+            raise ValueError("from_state_dicts needs at least one state dict")
+        ref = create_net(net, **net_kwargs).state_dict()
+        for i, sd in enumerate(state_dicts):
+            if set(sd) != set(ref):
+                raise ValueError(f"state dict {i} does not match net {net!r}: missing {sorted(set(ref) - set(sd))[:5]}, "
+                                 f"unexpected {sorted(set(sd) - set(ref))[:5]}")
+        stacked = {k: torch.stack([sd[k].detach().cpu() for sd in state_dicts]) for k in ref}
+        checkpoints = checkpoints or [{"index": i} for i in range(len(state_dicts))]
+        manifest = {"format": FORMAT, "net": net, "net_kwargs": net_config(net, **net_kwargs), "dataset": dataset,
+                    "keys": Layout.from_state_dict(ref).to_json(), "checkpoints": checkpoints, **extra}
+        return cls(stacked, manifest)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        io.save_tensors(path / io.PARAMS_FILE, self.stacked)
+        io.write_json(path / io.MANIFEST_FILE, self.manifest)  # last: its presence marks a complete zoo
+        self.path = path
+        return path
+
+    def _validate(self) -> None:
+        where = str(self.path or "zoo")
+        names = [k.name for k in self.layout.keys]
+        if set(names) != set(self.stacked):
+            raise ValueError(f"{where}: manifest and tensors disagree: manifest-only keys {sorted(set(names) - set(self.stacked))[:5]}, "
+                             f"tensor-only keys {sorted(set(self.stacked) - set(names))[:5]}; re-collect the zoo")
+        n = len(self.manifest["checkpoints"])
+        for k in self.layout.keys:
+            t = self.stacked[k.name]
+            if tuple(t.shape) != (n, *k.shape):
+                raise ValueError(f"{where}: tensor {k.name!r} has shape {list(t.shape)} but the manifest says "
+                                 f"{n} checkpoints of {list(k.shape)}; re-collect the zoo")
+        io.check_finite(self.stacked, where=where)
+
+    # ---- access -------------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.flat.shape[0]
+
+    @property
+    def net(self) -> str:
+        return self.manifest["net"]
+
+    @property
+    def net_kwargs(self) -> dict:
+        return self.manifest["net_kwargs"]
+
+    @property
+    def num_params(self) -> int:
+        return self.layout.dim
+
+    @property
+    def accuracies(self) -> torch.Tensor:
+        return torch.tensor([c.get("test_accuracy", float("nan")) for c in self.manifest["checkpoints"]])
+
+    @property
+    def codes(self) -> torch.Tensor | None:
+        rows = [c.get("code") for c in self.manifest["checkpoints"]]
+        return None if rows[0] is None else torch.tensor([[int(b) for b in r] for r in rows])
+
+    def ints(self) -> dict[str, torch.Tensor]:
+        """Integer buffers of checkpoint 0 (copied, never generated)."""
+        return {k.name: self.stacked[k.name][0] for k in self.layout.keys if not k.is_float}
+
+    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.layout.unflatten(flat, self.ints())
+
+    def state_dict(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: v[i].clone() for k, v in self.stacked.items()}
+
+    def build_net(self, i: int | None = None) -> torch.nn.Module:
+        net = create_net(self.net, **self.net_kwargs)
+        if i is not None:
+            net.load_state_dict(self.state_dict(i))
+        return net.eval()
+
+    def head_mask(self) -> torch.Tensor:
+        """[D] mask of the classifier head's coordinates."""
+        return self.layout.select(head_name(self.build_net()) + ".")
+
+    def dataset(self) -> Dataset:
+        return load_dataset(self.manifest["dataset"], **self.manifest.get("dataset_kwargs", {}))
+
+
+# ---- collection -------------------------------------------------------------------------------------------
+
+class _Parts:
+    """Finished units of work, one safetensors file each, written atomically under <zoo>/.parts/."""
+
+    def __init__(self, out: Path, recipe: ZooRecipe):
+        self.dir = out / ".parts"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        rfile = self.dir / "recipe.json"
+        if rfile.exists() and json.loads(rfile.read_text()) != json.loads(recipe.to_json()):
+            raise ValueError(f"{out} holds an interrupted collection with a different recipe; delete {self.dir} "
+                             f"or collect into another folder")
+        io.atomic_write_text(rfile, recipe.to_json())
+
+    def path(self, name: str) -> Path:
+        return self.dir / f"{name}.safetensors"
+
+    def has(self, name: str) -> bool:
+        return self.path(name).exists()
+
+    def save(self, name: str, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        io.save_tensors(self.path(name), tensors, metadata={"meta": json.dumps(meta)})
+
+    def load(self, name: str) -> tuple[dict[str, torch.Tensor], dict]:
+        from safetensors import safe_open
+
+        with safe_open(str(self.path(name)), "pt") as fh:
+            meta = json.loads(fh.metadata()["meta"])
+        return io.load_tensors(self.path(name)), meta
+
+
+def _split(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _train_base(recipe: ZooRecipe, data: Dataset, kw: dict, seed: int, parts: _Parts, name: str, bar) -> tuple:
+    """Train `epochs` at lr from seed; cached as a part so an interrupted collection does not redo it."""
+    torch.manual_seed(seed)
+    net = create_net(recipe.net, **kw)
+    opt = make_sgd(net, recipe.lr, recipe.momentum, recipe.weight_decay)
+    if parts.has(name):
+        t, _ = parts.load(name)
+        net.load_state_dict(_split(t, "sd."))
+        load_momentum(net, opt, _split(t, "opt."))
+    else:
+        train_epochs(net, data.X_train, data.y_train, epochs=recipe.epochs, lr=recipe.lr, momentum=recipe.momentum,
+                     batch_size=recipe.batch_size, seed=seed, opt=opt, progress=bar)
+        parts.save(name, _pack(net, opt), {"seed": seed})
+    return net, opt
+
+
+def _pack(net, opt) -> dict[str, torch.Tensor]:
+    out = {f"sd.{k}": v for k, v in net.state_dict().items()}
+    out.update({f"opt.{k}": v for k, v in momentum_state(net, opt).items()})
+    return out
+
+
+def _last_epoch(recipe, data, kw, parts, bar) -> list[str]:
+    net, opt = _train_base(recipe, data, kw, recipe.seed, parts, "base", bar)
+    set_lr(opt, recipe.final_lr)
+    batches = batch_order(len(data.y_train), recipe.batch_size, recipe.seed, recipe.epochs)
+    S, K = len(batches), recipe.n_checkpoints
+    if K > S:
+        raise ValueError(f"n_checkpoints={K} exceeds the {S} steps of one epoch; use a smaller batch_size or fewer checkpoints")
+    ends = [round((k + 1) * S / K) for k in range(K)]           # save after these steps: evenly spaced over the epoch
+    names = [f"ckpt_{k:05d}" for k in range(K)]
+    done = 0
+    while done < K and parts.has(names[done]):
+        done += 1
+    if done:  # resume from the last finished checkpoint: its weights and momentum, then the same batch order
+        t, _ = parts.load(names[done - 1])
+        net.load_state_dict(_split(t, "sd."))
+        load_momentum(net, opt, _split(t, "opt."))
+    bar.update(done)
+    step = ends[done - 1] if done else 0
+    for k in range(done, K):
+        for _ in train_steps(net, opt, data.X_train, data.y_train, batches[step: ends[k]]):
+            pass
+        step = ends[k]
+        parts.save(names[k], _pack(net, opt), {"index": k, "seed": recipe.seed, "epoch": recipe.epochs, "step": step})
+        bar.update(1)
+    return names
+
+
+def _seeds(recipe, data, kw, parts, bar) -> list[str]:
+    names = []
+    for i in range(recipe.n_checkpoints):
+        seed, name = recipe.seed + i, f"ckpt_{i:05d}"
+        if not parts.has(name):
+            net, opt = _train_base(recipe, data, kw, seed, parts, f"base_{i:05d}", bar)
+            set_lr(opt, recipe.final_lr)
+            for _ in train_steps(net, opt, data.X_train, data.y_train,
+                                 batch_order(len(data.y_train), recipe.batch_size, seed, recipe.epochs)):
+                pass
+            parts.save(name, _pack(net, opt), {"index": i, "seed": seed, "epoch": recipe.epochs + 1, "step": 0})
+            parts.path(f"base_{i:05d}").unlink(missing_ok=True)
+        names.append(name)
+        bar.update(1)
+    return names
+
+
+def _tasks(recipe, data, kw, parts, bar) -> list[str]:
+    if not recipe.head_only:
+        raise NotImplementedError("tasks recipe with head_only=False: train full nets per task is not implemented; "
+                                  "use head_only=True (RPG's task experiments concern the heads)")
+    taskset = split_codes(recipe.n_unseen, seed=recipe.task_seed, n_tasks=recipe.n_tasks)
+    backbone, opt = _train_base(recipe, data, _with_classes(recipe, kw, data.num_classes), recipe.seed, parts, "base", bar)
+    set_lr(opt, recipe.final_lr)  # one epoch at the final lr, as for the other recipes
+    if not parts.has("backbone"):
+        for _ in train_steps(backbone, opt, data.X_train, data.y_train,
+                             batch_order(len(data.y_train), recipe.batch_size, recipe.seed, recipe.epochs)):
+            pass
+        parts.save("backbone", _pack(backbone, opt), {})
+    backbone.load_state_dict(_split(parts.load("backbone")[0], "sd."))
+    backbone.eval()
+    Ftr, hname = head_features(backbone, data.X_train), head_name(backbone)
+    sd = {k: v for k, v in backbone.state_dict().items() if not k.startswith(hname + ".")}
+    names = [f"ckpt_{i:05d}" for i in range(len(taskset))]
+    todo = [i for i in range(len(taskset)) if not parts.has(names[i])]
+    bar.update(len(taskset) - len(todo))
+    for c0 in range(0, len(todo), recipe.task_chunk):
+        idx = todo[c0: c0 + recipe.task_chunk]
+        W, b = _train_heads(Ftr, binary_labels(data.y_train, taskset.codes[idx]), idx, recipe)
+        for j, i in enumerate(idx):
+            t = {**sd, f"{hname}.weight": W[j], f"{hname}.bias": b[j]}
+            parts.save(names[i], {f"sd.{k}": v for k, v in t.items()},
+                       {"index": i, "seed": recipe.seed, "task": i, "code": code_to_str(taskset.codes[i]),
+                        "unseen": bool((taskset.unseen == i).any())})
+        bar.update(len(idx))
+    return names
+
+
+def _with_classes(recipe, kw, n):
+    return net_config(recipe.net, **{**kw, "num_classes": n})
+
+
+def _train_heads(F: torch.Tensor, Y: torch.Tensor, task_ids: list[int], recipe: ZooRecipe):
+    """Train T independent 2-way linear heads at once: loss is a sum over tasks, so gradients never mix.
+
+    Each head's init is seeded by its task index and every head sees the same minibatch order, so a task's head
+    does not depend on which other tasks share its chunk (resume-safe).
+    """
+    T, f = len(task_ids), F.shape[1]
+    bound = 1 / f ** 0.5  # nn.Linear's default init range
+    inits = [torch.rand(2 * f + 2, generator=torch.Generator().manual_seed(recipe.seed * 7919 + i)) for i in task_ids]
+    init = (torch.stack(inits) * 2 - 1) * bound
+    W = init[:, : 2 * f].reshape(T, 2, f).clone().requires_grad_()
+    b = init[:, 2 * f:].clone().requires_grad_()
+    opt = torch.optim.SGD([W, b], lr=recipe.head_lr, momentum=recipe.momentum)
+    for epoch in range(recipe.head_epochs):
+        for idx in batch_order(F.shape[0], recipe.batch_size * 4, recipe.seed, 10_000 + epoch):
+            logits = torch.einsum("nf,tcf->tnc", F[idx], W) + b[:, None, :]              # (T, B, 2)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 2), Y[:, idx].reshape(-1), reduction="sum") / len(idx)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return W.detach(), b.detach()
+
+
+RECIPES = {"last_epoch": _last_epoch, "seeds": _seeds, "tasks": _tasks}
+
+
+def collect(recipe: ZooRecipe, out: str | Path, *, data: Dataset | None = None, progress: bool = True) -> Zoo:
+    """Collect (or resume, or just load) the zoo of `recipe` into folder `out`.
+
+    `data` brings your own Dataset (e.g. `workbench.data.from_tensors`); by default `recipe.dataset` is loaded.
+    A complete zoo made with the same recipe is loaded, not redone; one made with another recipe is an error.
+    """
+    out = Path(out)
+    if (out / io.MANIFEST_FILE).exists():
+        zoo = Zoo.load(out)
+        if zoo.manifest.get("recipe") != json.loads(recipe.to_json()):
+            raise ValueError(f"{out} already holds a zoo made with a different recipe; choose another folder or delete it")
+        return zoo
+    if out.exists():
+        io.refuse_pickles(out)
+    data = data or load_dataset(recipe.dataset, **recipe.dataset_kwargs)
+    kw = _net_kwargs(recipe, data, 2 if recipe.recipe == "tasks" else None)
+    parts = _Parts(out, recipe)
+    t0 = time.perf_counter()
+    total = recipe.n_checkpoints if recipe.recipe != "tasks" else len(split_codes(recipe.n_unseen, seed=recipe.task_seed, n_tasks=recipe.n_tasks))
+    with tqdm(total=total, desc=f"zoo {out.name} [{recipe.recipe}]", disable=None if progress else True) as bar:
+        names = RECIPES[recipe.recipe](recipe, data, kw, parts, bar)
+    seconds = time.perf_counter() - t0
+    loaded = [parts.load(n) for n in names]
+    sds = [_split(t, "sd.") for t, _ in loaded]
+    checkpoints = [m for _, m in loaded]
+    zoo = Zoo.from_state_dicts(sds, net=recipe.net, net_kwargs=kw, dataset=recipe.dataset, checkpoints=checkpoints,
+                               dataset_kwargs=recipe.dataset_kwargs, recipe=json.loads(recipe.to_json()),
+                               collect_seconds=round(seconds, 2))
+    from .evaluate import accuracy  # evaluation fills in each checkpoint's test accuracy
+
+    y = data.y_test if zoo.codes is None else binary_labels(data.y_test, zoo.codes)
+    for c, a in zip(checkpoints, accuracy(zoo, zoo.flat, data.X_test, y).tolist()):
+        c["test_accuracy"] = a
+    zoo.save(out)
+    shutil.rmtree(parts.dir)
+    return zoo
