@@ -1,0 +1,58 @@
+"""Plotting is library code: arrays in, a matplotlib Figure out, one style applied once."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+STYLE = {"figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
+         "grid.alpha": 0.3, "font.size": 10}
+
+
+def _fig(w=5.0, h=3.6):
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(w, h))
+    ax.grid(True, alpha=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig, ax
+
+
+def bars(labels, values, *, ylabel="accuracy (%)", title="", errors=None):
+    fig, ax = _fig()
+    ax.bar(labels, values, yerr=errors, color=["#4c72b0", "#dd8452", "#dd8452", "#55a868"][: len(labels)] if len(labels) == 4 else "#4c72b0")
+    for i, v in enumerate(values):
+        ax.text(i, v, f"{v:.1f}", ha="center", va="bottom", fontsize=9)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return fig
+
+
+def lines(x, series: dict, *, xlabel="", ylabel="", title="", logx=False):
+    fig, ax = _fig()
+    for name, ys in series.items():
+        ax.plot(x, ys, marker="o", label=name)
+    if logx:
+        ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(frameon=False)
+    return fig
+
+
+def scatter_groups(groups: dict, *, xlabel="", ylabel="", title="", cbar_label=""):
+    """groups: name -> (x, y) or (x, y, c); a group with `c` is coloured by value on one colour bar."""
+    fig, ax = _fig(5.5, 4.2)
+    markers = ["o", "^", "s", "x", "D"]
+    coloured = None
+    for i, (name, (x, y, *c)) in enumerate(groups.items()):
+        m = markers[i % len(markers)]
+        if c:
+            coloured = ax.scatter(x, y, c=c[0], cmap="viridis", s=14, marker=m, label=name, alpha=0.8)
+        else:
+            ax.scatter(x, y, s=40, marker=m, label=name, alpha=0.9, edgecolors="k", linewidths=0.5)
+    if coloured is not None:
+        fig.colorbar(coloured, ax=ax, label=cbar_label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def close(fig):
+    plt.close(fig)

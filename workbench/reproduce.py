@@ -1,0 +1,69 @@
+"""Run notebooks headlessly with papermill at a preset: `python -m workbench.reproduce --preset small`.
+
+Executed copies go to reports/executed/; each notebook writes its own reports/<name>.{json,md} and figures, only
+when it reaches its last cell, so a notebook that fails leaves the earlier good reports in place. Failures are
+listed by name and make the exit status non-zero.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import io
+from .presets import PRESETS
+
+NOTEBOOKS = io.ROOT / "notebooks"
+
+
+def notebooks(pattern: str = "*.ipynb", folder: Path = NOTEBOOKS) -> list[Path]:
+    found = sorted(p for p in Path(folder).glob(pattern) if ".ipynb_checkpoints" not in p.parts)
+    if not found:
+        raise FileNotFoundError(f"no notebooks match {pattern!r} in {folder}")
+    return found
+
+
+def run(paths: list[Path], preset: str, *, out_dir: Path | None = None, kernel: str | None = None,
+        parameters: dict | None = None) -> dict[str, str]:
+    """Execute each notebook with PRESET=preset; returns {name: "ok" | error line}."""
+    import papermill as pm
+
+    if preset not in PRESETS:
+        raise KeyError(f"unknown preset {preset!r}; available: {', '.join(PRESETS)}")
+    out_dir = Path(out_dir or io.reports_dir() / "executed")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TQDM_MININTERVAL", "5")
+    results = {}
+    for nb in paths:
+        t0 = time.perf_counter()
+        print(f"[reproduce] {nb.name} at preset {preset} ...", flush=True)
+        try:
+            pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters={"PRESET": preset, **(parameters or {})},
+                                kernel_name=kernel, cwd=str(nb.parent), progress_bar=False)
+            results[nb.stem] = "ok"
+        except Exception as exc:  # noqa: BLE001  (any failure is reported by name; the batch goes on)
+            msg = str(exc).strip().splitlines()
+            results[nb.stem] = f"FAILED: {type(exc).__name__}: {msg[-1] if msg else ''}"
+        print(f"[reproduce] {nb.name}: {results[nb.stem]} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="small", choices=sorted(PRESETS))
+    ap.add_argument("notebooks", nargs="*", help="notebook paths (default: every notebooks/*.ipynb)")
+    ap.add_argument("--kernel", default=None)
+    args = ap.parse_args(argv)
+    paths = [Path(p) for p in args.notebooks] or notebooks()
+    results = run(paths, args.preset, kernel=args.kernel)
+    failed = {k: v for k, v in results.items() if v != "ok"}
+    print(f"[reproduce] {len(results) - len(failed)}/{len(results)} notebooks ok" +
+          ("".join(f"\n  {k}: {v}" for k, v in failed.items())))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
