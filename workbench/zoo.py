@@ -203,6 +203,8 @@ class _Parts:
             raise ValueError(f"{out} holds an interrupted collection with a different recipe; delete {self.dir} "
                              f"or collect into another folder")
         io.atomic_write_text(rfile, recipe.to_json())
+        for stale in self.dir.glob(".*.tmp"):  # half-written files of a killed run: never read, just removed
+            stale.unlink()
 
     def path(self, name: str) -> Path:
         return self.dir / f"{name}.safetensors"
@@ -366,6 +368,7 @@ def collect(recipe: ZooRecipe, out: str | Path, *, data: Dataset | None = None, 
         return zoo
     if out.exists():
         io.refuse_pickles(out)
+    dataset_name = data.name if data is not None else recipe.dataset
     data = data or load_dataset(recipe.dataset, **recipe.dataset_kwargs)
     kw = _net_kwargs(recipe, data, 2 if recipe.recipe == "tasks" else None)
     parts = _Parts(out, recipe)
@@ -377,7 +380,7 @@ def collect(recipe: ZooRecipe, out: str | Path, *, data: Dataset | None = None, 
     loaded = [parts.load(n) for n in names]
     sds = [_split(t, "sd.") for t, _ in loaded]
     checkpoints = [m for _, m in loaded]
-    zoo = Zoo.from_state_dicts(sds, net=recipe.net, net_kwargs=kw, dataset=recipe.dataset, checkpoints=checkpoints,
+    zoo = Zoo.from_state_dicts(sds, net=recipe.net, net_kwargs=kw, dataset=dataset_name, checkpoints=checkpoints,
                                dataset_kwargs=recipe.dataset_kwargs, recipe=json.loads(recipe.to_json()),
                                collect_seconds=round(seconds, 2))
     from .evaluate import accuracy  # evaluation fills in each checkpoint's test accuracy

@@ -14,10 +14,10 @@ from ..layout import Normalizer
 
 
 def noise(zoo, sigma: float, n: int, *, seed: int = 0, normalizer: Normalizer | None = None) -> torch.Tensor:
-    """n models: originals (cycled in order) + N(0, sigma^2) in normalised space, mapped back."""
+    """n models: originals (evenly spaced through the zoo, cycled) + N(0, sigma^2) in normalised space, mapped back."""
     norm = normalizer or Normalizer.fit(zoo.layout, zoo.flat)
     g = torch.Generator().manual_seed(seed)
-    base = zoo.flat[torch.arange(n) % len(zoo)]
+    base = zoo.flat[(torch.arange(n) * len(zoo) // n) if n <= len(zoo) else torch.arange(n) % len(zoo)]
     z = norm.normalize(base)
     return norm.denormalize(z + sigma * torch.randn(z.shape, generator=g))
 

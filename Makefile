@@ -1,0 +1,30 @@
+# `make test` and `make reproduce` create the environment (.venv) first when it is missing.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+RUN    := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg
+
+.PHONY: env test reproduce lab clean
+
+env: $(STAMP)
+
+# torch and torchvision must come from the registry as a matching pair: PIP_FIND_LINKS= hides any stray
+# CPU-only torch wheel a machine may carry (it has no matching torchvision, which breaks timm/open_clip/peft).
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	PIP_FIND_LINKS= $(PY) -m pip install --progress-bar off -e '.[dev]'
+	$(PY) -c "import torch, torchvision, timm; print('torch', torch.__version__, '| torchvision', torchvision.__version__)"
+	touch $(STAMP)
+
+test: env
+	$(RUN) TQDM_DISABLE=1 $(PY) -m pytest --nbval-lax tests notebooks
+
+reproduce: env
+	$(RUN) $(PY) -m workbench.reproduce --preset small
+
+lab: env
+	$(VENV)/bin/jupyter lab notebooks
+
+clean:
+	rm -rf reports/executed .pytest_cache

@@ -1,0 +1,13 @@
+"""Test session set-up shared by tests/ and the nbval notebook runs: offline hubs, outputs into a temp dir.
+
+Notebooks executed by nbval inherit this environment, so a smoke run never overwrites reports/ or figures/.
+"""
+import os
+import tempfile
+
+_tmp = tempfile.mkdtemp(prefix="workbench-test-")
+for var, sub in (("WORKBENCH_REPORTS", "reports"), ("WORKBENCH_FIGURES", "figures"), ("WORKBENCH_ZOOS", "zoos")):
+    os.environ[var] = os.path.join(_tmp, sub)
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TQDM_DISABLE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")

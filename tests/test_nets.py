@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from workbench.nets import available_nets, count_params, create_net, head_features, head_name
+
+SMALL = {"vit_tiny": dict(depth=1, embed_dim=32, num_heads=2), "resnet": dict(blocks=(1, 1, 1), width=4),
+         "text_mlp": dict(vocab_size=50), "text_rnn": dict(vocab_size=50)}
+
+
+def test_pinned_parameter_counts():
+    assert count_params(create_net("cnn_s")) == 2464                                   # 1x28x28 (Model Zoos)
+    assert count_params(create_net("cnn_s", in_channels=3)) == 2864                    # REFERENCE: 2,864 with 3 channels
+    assert count_params(create_net("cnn_m", in_channels=3, image_size=32)) == 10853    # RPG's CNN-m
+    assert count_params(create_net("lenet5")) == 44426
+    assert count_params(create_net("lenet5", padding=2)) == 61706
+
+
+@pytest.mark.parametrize("name", available_nets())
+def test_every_net_runs_and_has_a_head(name):
+    net = create_net(name, **SMALL.get(name, {}))
+    x = torch.randint(1, 50, (3, 12)) if name.startswith("text") else torch.randn(3, 1, 28, 28)
+    out = net(x)
+    assert out.shape == (3, 10 if not name.startswith("text") else 2)
+    assert torch.isfinite(out).all()
+    feats = head_features(net.eval(), x)
+    head = dict(net.named_modules())[head_name(net)]
+    assert feats.shape == (3, head.in_features)
+
+
+def test_resnet_depth_is_configurable():
+    a = count_params(create_net("resnet", blocks=(1, 1, 1), width=4))
+    b = count_params(create_net("resnet", blocks=(2, 2, 2), width=4))
+    assert b > a
+
+
+def test_text_embedding_is_frozen_and_not_in_state_dict():
+    net = create_net("text_mlp", vocab_size=50)
+    assert all("embed" not in k for k in net.state_dict())
+    assert torch.equal(create_net("text_mlp", vocab_size=50).embed.table, net.embed.table)  # same seed, same table
+
+
+def test_unknown_net_and_bad_kwargs_are_clear():
+    with pytest.raises(KeyError, match="unknown net 'cnn_xl'.*available: .*cnn_s"):
+        create_net("cnn_xl")
+    with pytest.raises(TypeError, match="cnn_s"):
+        create_net("cnn_s", widht=3)
+    with pytest.raises(ValueError, match="too small"):
+        create_net("cnn_s", image_size=8)

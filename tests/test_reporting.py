@@ -1,0 +1,69 @@
+import json
+
+import matplotlib.pyplot as plt
+import nbformat
+import pytest
+
+from workbench import io, presets, reproduce
+from workbench.config import Config
+from workbench.registry import Registry
+from workbench.reporting import Report
+
+
+def test_report_json_and_markdown_share_columns(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_REPORTS", str(tmp_path / "r"))
+    monkeypatch.setenv("WORKBENCH_FIGURES", str(tmp_path / "f"))
+    rep = Report("99_test", presets.get("smoke"), {"seed": 3})
+    rep.table("t", [{"a": 1, "b": 0.5}, {"a": 2, "b": 0.25}], paper=[{"a": 1, "b": 0.6}], note="n")
+    fig, ax = plt.subplots()
+    rep.figure(fig, "panel")
+    jpath, mpath = rep.write()
+    d = json.loads(jpath.read_text())
+    assert d["tables"]["t"][1] == {"a": 2, "b": 0.25} and d["config"]["seed"] == 3
+    assert d["environment"]["packages"]["torch"] and "git_commit" in d["environment"]
+    md = mpath.read_text()
+    assert "| a | b |" in md and "Paper:" in md and "99_test__panel.png" in md
+    assert (tmp_path / "f" / "99_test__panel.png").stat().st_size > 0
+
+
+def test_presets_and_configs_round_trip():
+    p = presets.get("small")
+    assert type(p).from_dict(json.loads(p.to_json())) == p
+    with pytest.raises(KeyError, match="unknown preset 'huge'.*smoke"):
+        presets.get("huge")
+    r = p.zoo_recipe("seeds")
+    assert r.n_checkpoints == p.n_seeds and type(r).from_dict(json.loads(r.to_json())) == r
+    with pytest.raises(ValueError, match="unknown field"):
+        type(r).from_dict({"nett": "x"})
+    with pytest.raises(ValueError, match="unknown net"):
+        p.zoo_recipe("last_epoch", net="nope")
+
+
+def test_registry_lists_and_refuses_duplicates():
+    reg = Registry("thing")
+    reg.register("a", None)(lambda cfg: cfg)
+    assert reg.available() == ["a"] and reg.create("a", x=1) == {"x": 1}
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register("a", None)(lambda cfg: cfg)
+
+
+def _nb(path, code):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('PRESET = "smoke"', metadata={"tags": ["parameters"]}), nbformat.v4.new_code_cell(code)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_reproduce_reports_failures_by_name_and_keeps_good_reports(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_REPORTS", str(tmp_path / "r"))
+    (tmp_path / "r").mkdir()
+    good_report = tmp_path / "r" / "b_fails.json"
+    good_report.write_text('{"earlier": "good"}')
+    _nb(tmp_path / "a_ok.ipynb", "x = PRESET")
+    _nb(tmp_path / "b_fails.ipynb", "raise RuntimeError('boom')\nopen('should-not-exist', 'w')")
+    res = reproduce.run(reproduce.notebooks(folder=tmp_path), "smoke", out_dir=tmp_path / "exec")
+    assert res["a_ok"] == "ok" and res["b_fails"].startswith("FAILED") and "boom" in res["b_fails"]
+    assert json.loads(good_report.read_text()) == {"earlier": "good"}
+    assert (tmp_path / "exec" / "a_ok.ipynb").exists()
+    with pytest.raises(KeyError, match="unknown preset"):
+        reproduce.run([], "huge")
