@@ -150,3 +150,10 @@ def test_manifest_mismatch_nan_and_pickles_are_refused(tmp_path):
         Zoo.load(evil)
     with pytest.raises(FileNotFoundError, match="collect one"):
         Zoo.load(tmp_path / "missing")
+
+
+def test_tasks_zoo_whole_nets(tmp_path):
+    zoo = collect(ZooRecipe(recipe="tasks", n_tasks=3, n_unseen=1, head_only=False, **DIGITS), tmp_path / "t")
+    head = zoo.head_mask()
+    assert len(zoo) == 3 and not torch.equal(zoo.flat[0, ~head], zoo.flat[1, ~head])  # every net trained on its own
+    assert (zoo.accuracies > 0.5).all()

@@ -8,11 +8,13 @@ the manifest is written last, so a folder with a manifest is always complete.
 Recipes:
   last_epoch  train, then one more epoch at `final_lr` saving K evenly spaced checkpoints (RPG / p-diff protocol)
   seeds       N independent runs (seed, seed+1, ...), the final checkpoint of each
-  tasks       one checkpoint per binary class-subset task (10-bit code); `head_only` trains just the classifier
-              head on a shared frozen backbone (RPG's PCA and unseen-task experiments concern heads)
+  tasks       one checkpoint per binary class-subset task (10-bit code); `head_only` (default) trains just the
+              classifier head on a shared frozen backbone (RPG's PCA and unseen-task experiments concern heads),
+              otherwise a whole net per task
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -282,10 +284,7 @@ def _seeds(recipe, data, kw, parts, bar) -> list[str]:
         seed, name = recipe.seed + i, f"ckpt_{i:05d}"
         if not parts.has(name):
             net, opt = _train_base(recipe, data, kw, seed, parts, f"base_{i:05d}", bar)
-            set_lr(opt, recipe.final_lr)
-            for _ in train_steps(net, opt, data.X_train, data.y_train,
-                                 batch_order(len(data.y_train), recipe.batch_size, seed, recipe.epochs)):
-                pass
+            _final_epoch(recipe, net, opt, data, seed)
             parts.save(name, _pack(net, opt), {"index": i, "seed": seed, "epoch": recipe.epochs + 1, "step": 0})
             parts.path(f"base_{i:05d}").unlink(missing_ok=True)
         names.append(name)
@@ -294,34 +293,46 @@ def _seeds(recipe, data, kw, parts, bar) -> list[str]:
 
 
 def _tasks(recipe, data, kw, parts, bar) -> list[str]:
-    if not recipe.head_only:
-        raise NotImplementedError("tasks recipe with head_only=False: train full nets per task is not implemented; "
-                                  "use head_only=True (RPG's task experiments concern the heads)")
     taskset = split_codes(recipe.n_unseen, seed=recipe.task_seed, n_tasks=recipe.n_tasks)
+    names = [f"ckpt_{i:05d}" for i in range(len(taskset))]
+    meta = lambda i: {"index": i, "seed": recipe.seed, "task": i, "code": code_to_str(taskset.codes[i]),  # noqa: E731
+                      "unseen": bool((taskset.unseen == i).any())}
+    todo = [i for i in range(len(taskset)) if not parts.has(names[i])]
+    bar.update(len(taskset) - len(todo))
+    if not recipe.head_only:  # a whole net per task, trained on the task's binary labels
+        for i in todo:
+            task_data = dataclasses.replace(data, y_train=binary_labels(data.y_train, taskset.codes[i]),
+                                            y_test=binary_labels(data.y_test, taskset.codes[i]), num_classes=2)
+            net, opt = _train_base(recipe, task_data, kw, recipe.seed, parts, f"base_{i:05d}", bar)
+            _final_epoch(recipe, net, opt, task_data, recipe.seed)
+            parts.save(names[i], _pack(net, opt), meta(i))
+            parts.path(f"base_{i:05d}").unlink(missing_ok=True)
+            bar.update(1)
+        return names
     backbone, opt = _train_base(recipe, data, _with_classes(recipe, kw, data.num_classes), recipe.seed, parts, "base", bar)
-    set_lr(opt, recipe.final_lr)  # one epoch at the final lr, as for the other recipes
     if not parts.has("backbone"):
-        for _ in train_steps(backbone, opt, data.X_train, data.y_train,
-                             batch_order(len(data.y_train), recipe.batch_size, recipe.seed, recipe.epochs)):
-            pass
+        _final_epoch(recipe, backbone, opt, data, recipe.seed)
         parts.save("backbone", _pack(backbone, opt), {})
     backbone.load_state_dict(_split(parts.load("backbone")[0], "sd."))
     backbone.eval()
     Ftr, hname = head_features(backbone, data.X_train), head_name(backbone)
     sd = {k: v for k, v in backbone.state_dict().items() if not k.startswith(hname + ".")}
-    names = [f"ckpt_{i:05d}" for i in range(len(taskset))]
-    todo = [i for i in range(len(taskset)) if not parts.has(names[i])]
-    bar.update(len(taskset) - len(todo))
     for c0 in range(0, len(todo), recipe.task_chunk):
         idx = todo[c0: c0 + recipe.task_chunk]
         W, b = _train_heads(Ftr, binary_labels(data.y_train, taskset.codes[idx]), idx, recipe)
         for j, i in enumerate(idx):
             t = {**sd, f"{hname}.weight": W[j], f"{hname}.bias": b[j]}
-            parts.save(names[i], {f"sd.{k}": v for k, v in t.items()},
-                       {"index": i, "seed": recipe.seed, "task": i, "code": code_to_str(taskset.codes[i]),
-                        "unseen": bool((taskset.unseen == i).any())})
+            parts.save(names[i], {f"sd.{k}": v for k, v in t.items()}, meta(i))
         bar.update(len(idx))
     return names
+
+
+def _final_epoch(recipe, net, opt, data, seed) -> None:
+    """One more epoch at `final_lr` (the epoch the checkpoints of every recipe come from)."""
+    set_lr(opt, recipe.final_lr)
+    for _ in train_steps(net, opt, data.X_train, data.y_train,
+                         batch_order(len(data.y_train), recipe.batch_size, seed, recipe.epochs)):
+        pass
 
 
 def _with_classes(recipe, kw, n):
