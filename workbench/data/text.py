@@ -1,0 +1,157 @@
+"""Text classification: local SST-2 / AG News / SNLI files and an offline synthetic task (always labelled synthetic).
+
+Texts become fixed-length int64 token ids over a vocabulary built from the train split (0 = pad, 1 = unknown).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..config import Config, check
+from ..io import data_dir
+from . import DATASETS, Dataset
+from .vision import _missing, _subsample
+
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def tokenize(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def build_vocab(texts: list[str], size: int) -> dict[str, int]:
+    counts = Counter(w for t in texts for w in tokenize(t))
+    return {w: i + 2 for i, (w, _) in enumerate(counts.most_common(size - 2))}
+
+
+def encode(texts: list[str], vocab: dict[str, int], max_len: int) -> torch.Tensor:
+    out = torch.zeros(len(texts), max_len, dtype=torch.long)
+    for i, t in enumerate(texts):
+        ids = [vocab.get(w, 1) for w in tokenize(t)][:max_len]
+        out[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return out
+
+
+@dataclass(frozen=True)
+class TextConfig(Config):
+    root: str | None = None
+    vocab_size: int = 5000
+    max_len: int = 48
+    seed: int = 0
+    max_train: int | None = None
+    max_test: int | None = None
+
+    def validate(self):
+        check(self.vocab_size > 2, "vocab_size must exceed 2 (pad and unknown are reserved)")
+        check(self.max_len > 0, "max_len must be positive")
+
+
+def _make(name, tr, te, num_classes, cfg, synthetic=False, **meta) -> Dataset:
+    (xt, yt), (xe, ye) = tr, te
+    yt, ye = torch.tensor(yt, dtype=torch.long), torch.tensor(ye, dtype=torch.long)
+    a = _subsample(torch.arange(len(yt)), yt, cfg.max_train, cfg.seed).tolist()
+    b = _subsample(torch.arange(len(ye)), ye, cfg.max_test, cfg.seed).tolist()
+    xt, yt, xe, ye = [xt[i] for i in a], yt[a], [xe[i] for i in b], ye[b]
+    vocab = build_vocab(xt, cfg.vocab_size)
+    return Dataset(name, encode(xt, vocab, cfg.max_len), yt, encode(xe, vocab, cfg.max_len), ye, num_classes,
+                   kind="text", synthetic=synthetic, meta={"vocab_size": cfg.vocab_size, "max_len": cfg.max_len, **meta})
+
+
+def _root(cfg, name) -> Path:
+    return Path(cfg.root).expanduser() if cfg.root else data_dir() / name
+
+
+@DATASETS.register("sst2", TextConfig)
+def sst2(cfg: TextConfig) -> Dataset:
+    """SST-2 (GLUE layout): `train.tsv` and `dev.tsv` with a `sentence<TAB>label` header."""
+    root = _root(cfg, "sst2")
+    files = [root / "train.tsv", root / "dev.tsv"]
+    if not all(f.exists() for f in files):
+        raise _missing("sst2", root, "train.tsv and dev.tsv (GLUE SST-2)")
+    splits = []
+    for f in files:
+        with open(f, newline="") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
+        splits.append(([r["sentence"] for r in rows], [int(r["label"]) for r in rows]))
+    return _make("sst2", *splits, 2, cfg, source=str(root))
+
+
+@DATASETS.register("agnews", TextConfig)
+def agnews(cfg: TextConfig) -> Dataset:
+    """AG News CSVs `train.csv` / `test.csv` with rows `class(1-4),title,description`."""
+    root = _root(cfg, "agnews")
+    files = [root / "train.csv", root / "test.csv"]
+    if not all(f.exists() for f in files):
+        raise _missing("agnews", root, "train.csv and test.csv (class index 1-4, title, description)")
+    splits = []
+    for f in files:
+        with open(f, newline="") as fh:
+            rows = [r for r in csv.reader(fh) if r and r[0].strip().isdigit()]
+        splits.append(([f"{r[1]} {r[2]}" for r in rows], [int(r[0]) - 1 for r in rows]))
+    return _make("agnews", *splits, 4, cfg, source=str(root))
+
+
+SNLI_LABELS = {"entailment": 0, "neutral": 1, "contradiction": 2}
+
+
+@DATASETS.register("snli", TextConfig)
+def snli(cfg: TextConfig) -> Dataset:
+    """SNLI 1.0 JSONL: `snli_1.0_train.jsonl` / `snli_1.0_test.jsonl`; premise and hypothesis joined by ` sep `."""
+    root = _root(cfg, "snli")
+    files = [root / "snli_1.0_train.jsonl", root / "snli_1.0_test.jsonl"]
+    if not all(f.exists() for f in files):
+        raise _missing("snli", root, "snli_1.0_train.jsonl and snli_1.0_test.jsonl")
+    splits = []
+    for f in files:
+        texts, labels = [], []
+        for line in f.read_text().splitlines():
+            r = json.loads(line)
+            if r.get("gold_label") in SNLI_LABELS:
+                texts.append(f"{r['sentence1']} sep {r['sentence2']}")
+                labels.append(SNLI_LABELS[r["gold_label"]])
+        splits.append((texts, labels))
+    return _make("snli", *splits, 3, cfg, source=str(root))
+
+
+@dataclass(frozen=True)
+class SyntheticTextConfig(TextConfig):
+    n_train: int = 2000
+    n_test: int = 500
+    vocab_size: int = 200
+    max_len: int = 16
+
+
+_POS = "good great fine lovely superb brilliant warm charming vivid clever".split()
+_NEG = "bad awful dull boring poor weak bland clumsy tedious messy".split()
+_FILL = "the a film story plot actor scene music script pace cast movie ending it was is and but very quite".split()
+
+
+@DATASETS.register("synthetic_text", SyntheticTextConfig)
+def synthetic_text(cfg: SyntheticTextConfig) -> Dataset:
+    """SYNTHETIC two-class 'sentiment' sentences (seeded word lists); offline stand-in for SST-2, never real data."""
+    g = torch.Generator().manual_seed(cfg.seed)
+
+    def make(n):
+        texts, labels = [], []
+        for _ in range(n):
+            label = int(torch.randint(2, (1,), generator=g))
+            length = int(torch.randint(6, cfg.max_len + 1, (1,), generator=g))
+            words = [_FILL[int(i)] for i in torch.randint(len(_FILL), (length,), generator=g)]
+            k = int(torch.randint(1, 3, (1,), generator=g))
+            sent, other = (_POS, _NEG) if label else (_NEG, _POS)
+            for _ in range(k):  # one or two cue words, sometimes a distractor of the other polarity
+                words[int(torch.randint(length, (1,), generator=g))] = sent[int(torch.randint(10, (1,), generator=g))]
+            if torch.rand(1, generator=g) < 0.2:
+                words[int(torch.randint(length, (1,), generator=g))] = other[int(torch.randint(10, (1,), generator=g))]
+            texts.append(" ".join(words))
+            labels.append(label)
+        return texts, labels
+
+    return _make("synthetic_text", make(cfg.n_train), make(cfg.n_test), 2, cfg, synthetic=True,
+                 note="SYNTHETIC data generated from word lists")
