@@ -133,7 +133,8 @@ def baseline_rows(zoo, X, y, *, sigmas=(0.01, 0.05, 0.1), n: int = 10, seed: int
     norm = Normalizer.fit(zoo.layout, zoo.flat)
     sets = {"original": zoo.flat}
     sets.update({f"noise σ={s:g}": baselines.noise(zoo, s, n, seed=seed, normalizer=norm) for s in sigmas})
-    sets["checkpoint average"] = baselines.average(zoo, 16, n=min(n, max(1, len(zoo) // 2)), seed=seed)
+    # averages of 16 random checkpoints; a zoo of <= 16 has only one such average (all of it)
+    sets["checkpoint average"] = baselines.average(zoo, 16, n=n if len(zoo) > 16 else 1, seed=seed)
     sets["per-coordinate gaussian"] = baselines.gaussian(zoo, n, seed=seed)
     rows = evaluate_sets(zoo, sets, X, y)
     z_orig = norm.normalize(zoo.flat)
