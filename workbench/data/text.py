@@ -67,56 +67,57 @@ def _root(cfg, name) -> Path:
     return Path(cfg.root).expanduser() if cfg.root else data_dir() / name
 
 
-@DATASETS.register("sst2", TextConfig)
-def sst2(cfg: TextConfig) -> Dataset:
-    """SST-2 (GLUE layout): `train.tsv` and `dev.tsv` with a `sentence<TAB>label` header."""
-    root = _root(cfg, "sst2")
-    files = [root / "train.tsv", root / "dev.tsv"]
-    if not all(f.exists() for f in files):
-        raise _missing("sst2", root, "train.tsv and dev.tsv (GLUE SST-2)")
-    splits = []
-    for f in files:
-        with open(f, newline="") as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
-        splits.append(([r["sentence"] for r in rows], [int(r["label"]) for r in rows]))
-    return _make("sst2", *splits, 2, cfg, source=str(root))
+def _read_local(cfg, name: str, files: tuple[str, str], expected: str, read) -> list:
+    """[train, test] as (texts, labels), each read from root/<file> by `read`; a missing file says what to put where."""
+    root = _root(cfg, name)
+    paths = [root / f for f in files]
+    if not all(p.exists() for p in paths):
+        raise _missing(name, root, expected)
+    return [read(p) for p in paths]
 
 
-@DATASETS.register("agnews", TextConfig)
-def agnews(cfg: TextConfig) -> Dataset:
-    """AG News CSVs `train.csv` / `test.csv` with rows `class(1-4),title,description`."""
-    root = _root(cfg, "agnews")
-    files = [root / "train.csv", root / "test.csv"]
-    if not all(f.exists() for f in files):
-        raise _missing("agnews", root, "train.csv and test.csv (class index 1-4, title, description)")
-    splits = []
-    for f in files:
-        with open(f, newline="") as fh:
-            rows = [r for r in csv.reader(fh) if r and r[0].strip().isdigit()]
-        splits.append(([f"{r[1]} {r[2]}" for r in rows], [int(r[0]) - 1 for r in rows]))
-    return _make("agnews", *splits, 4, cfg, source=str(root))
+def _sst2_file(path: Path):
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return [r["sentence"] for r in rows], [int(r["label"]) for r in rows]
+
+
+def _agnews_file(path: Path):
+    with open(path, newline="") as fh:
+        rows = [r for r in csv.reader(fh) if r and r[0].strip().isdigit()]
+    return [f"{r[1]} {r[2]}" for r in rows], [int(r[0]) - 1 for r in rows]
 
 
 SNLI_LABELS = {"entailment": 0, "neutral": 1, "contradiction": 2}
 
 
+def _snli_file(path: Path):
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if r.get("gold_label") in SNLI_LABELS]
+    return [f"{r['sentence1']} sep {r['sentence2']}" for r in rows], [SNLI_LABELS[r["gold_label"]] for r in rows]
+
+
+@DATASETS.register("sst2", TextConfig)
+def sst2(cfg: TextConfig) -> Dataset:
+    """SST-2 (GLUE layout): `train.tsv` and `dev.tsv` with a `sentence<TAB>label` header."""
+    splits = _read_local(cfg, "sst2", ("train.tsv", "dev.tsv"), "train.tsv and dev.tsv (GLUE SST-2)", _sst2_file)
+    return _make("sst2", *splits, 2, cfg, source=str(_root(cfg, "sst2")))
+
+
+@DATASETS.register("agnews", TextConfig)
+def agnews(cfg: TextConfig) -> Dataset:
+    """AG News CSVs `train.csv` / `test.csv` with rows `class(1-4),title,description`."""
+    splits = _read_local(cfg, "agnews", ("train.csv", "test.csv"),
+                         "train.csv and test.csv (class index 1-4, title, description)", _agnews_file)
+    return _make("agnews", *splits, 4, cfg, source=str(_root(cfg, "agnews")))
+
+
 @DATASETS.register("snli", TextConfig)
 def snli(cfg: TextConfig) -> Dataset:
     """SNLI 1.0 JSONL: `snli_1.0_train.jsonl` / `snli_1.0_test.jsonl`; premise and hypothesis joined by ` sep `."""
-    root = _root(cfg, "snli")
-    files = [root / "snli_1.0_train.jsonl", root / "snli_1.0_test.jsonl"]
-    if not all(f.exists() for f in files):
-        raise _missing("snli", root, "snli_1.0_train.jsonl and snli_1.0_test.jsonl")
-    splits = []
-    for f in files:
-        texts, labels = [], []
-        for line in f.read_text().splitlines():
-            r = json.loads(line)
-            if r.get("gold_label") in SNLI_LABELS:
-                texts.append(f"{r['sentence1']} sep {r['sentence2']}")
-                labels.append(SNLI_LABELS[r["gold_label"]])
-        splits.append((texts, labels))
-    return _make("snli", *splits, 3, cfg, source=str(root))
+    splits = _read_local(cfg, "snli", ("snli_1.0_train.jsonl", "snli_1.0_test.jsonl"),
+                         "snli_1.0_train.jsonl and snli_1.0_test.jsonl", _snli_file)
+    return _make("snli", *splits, 3, cfg, source=str(_root(cfg, "snli")))
 
 
 @dataclass(frozen=True)
