@@ -165,12 +165,12 @@ def noise_sensitivity(zoos: dict, data: dict, *, sigmas=(0.01, 0.1, 1.0), n: int
 
     Noise is Gaussian with std sigma in normalised units (per-key z-score), added to n evenly spaced checkpoints.
     """
-    from .generators.baselines import noise
+    from .generators.baselines import noise, spread
 
     rows = []
     for name, zoo in zoos.items():
         X, y = data[name]
-        base = accuracy(zoo, noise(zoo, 0.0, n), X, y).mean().item() * 100   # the same n checkpoints, no noise
+        base = accuracy(zoo, spread(zoo, n), X, y).mean().item() * 100   # the same n checkpoints, no noise
         row = {"zoo": name, "params": zoo.num_params, "original_mean": base}
         for s in sigmas:
             row[f"decline σ={s:g}"] = base - accuracy(zoo, noise(zoo, s, n, seed=seed), X, y).mean().item() * 100

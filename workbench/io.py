@@ -42,7 +42,8 @@ def data_dir() -> Path:
     return _env_dir("WORKBENCH_DATA", "data")
 
 
-def _atomic(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """Call write(tmp_path), fsync, then rename onto `path`: readers see the old file or the new one, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -59,7 +60,7 @@ def _atomic(path: Path, write) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    _atomic(path, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -91,7 +92,7 @@ def read_json(path: Path) -> Any:
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     check_finite(tensors, where=str(path))
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    _atomic(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:

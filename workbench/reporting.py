@@ -81,7 +81,7 @@ class Report:
 
     def figure(self, fig, panel: str) -> Path:
         path = io.figures_dir() / f"{self.notebook}__{panel}.png"
-        io._atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
+        io.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
         self.figures.append(path.name)
         return path
 

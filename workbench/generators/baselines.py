@@ -13,12 +13,16 @@ import torch
 from ..layout import Normalizer
 
 
+def spread(zoo, n: int) -> torch.Tensor:
+    """n originals evenly spaced through the zoo (cycled when n exceeds it): the bases that noise is added to."""
+    return zoo.flat[(torch.arange(n) * len(zoo) // n) if n <= len(zoo) else torch.arange(n) % len(zoo)]
+
+
 def noise(zoo, sigma: float, n: int, *, seed: int = 0, normalizer: Normalizer | None = None) -> torch.Tensor:
-    """n models: originals (evenly spaced through the zoo, cycled) + N(0, sigma^2) in normalised space, mapped back."""
+    """n models: `spread(zoo, n)` + N(0, sigma^2) in normalised space, mapped back."""
     norm = normalizer or Normalizer.fit(zoo.layout, zoo.flat)
     g = torch.Generator().manual_seed(seed)
-    base = zoo.flat[(torch.arange(n) * len(zoo) // n) if n <= len(zoo) else torch.arange(n) % len(zoo)]
-    z = norm.normalize(base)
+    z = norm.normalize(spread(zoo, n))
     return norm.denormalize(z + sigma * torch.randn(z.shape, generator=g))
 
 
