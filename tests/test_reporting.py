@@ -4,8 +4,7 @@ import matplotlib.pyplot as plt
 import nbformat
 import pytest
 
-from workbench import io, presets, reproduce
-from workbench.config import Config
+from workbench import presets, reproduce
 from workbench.registry import Registry
 from workbench.reporting import Report
 

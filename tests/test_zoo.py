@@ -108,7 +108,6 @@ def test_last_epoch_resume_matches_uninterrupted(tmp_path):
     # simulate an interruption after checkpoint 2: rebuild the parts of the first three checkpoints, resume the rest
     p = tmp_path / "resume"
     parts = _Parts(p, r)
-    from workbench.fit import make_sgd
     from workbench.zoo import _last_epoch, _net_kwargs
     from workbench.data import load_dataset
     from tqdm.auto import tqdm

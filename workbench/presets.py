@@ -33,6 +33,20 @@ class Preset(Config):
     n_eval: int = 10             # models per generated / baseline set (RPG: 10 generated)
     exchange_fraction: float = 0.1
     device: str = "auto"
+    net_kwargs: dict = field(default_factory=dict)   # per-net overrides, e.g. {"mlp": {"hidden": [256]}}
+    # generators (issue 3). Token size doubles from rpg_token_size until a net has <= rpg_max_tokens tokens,
+    # and each step denoises rpg_diffusion_values values (= diffusion_batch x token_size), as the paper grows tokens with nets.
+    rpg: dict = field(default_factory=dict)          # RPGConfig overrides
+    rpg_token_size: int = 256
+    rpg_max_tokens: int = 256
+    rpg_diffusion_values: int = 128 * 256
+    rpg_steps: int = 400
+    rpg_lr: float = 1e-3
+    rpg_batch: int = 8
+    pdiff: dict = field(default_factory=dict)        # PDiffConfig overrides
+    pdiff_steps: int = 1000
+    pdiff_batch: int = 50
+    ablation_steps: int = 300                        # per ablation row (CNN-s)
 
     def validate(self):
         check(self.n_checkpoints >= 1 and self.n_seeds >= 2, "n_checkpoints >= 1 and n_seeds >= 2 are required")
@@ -47,6 +61,7 @@ class Preset(Config):
         kw = dict(recipe=recipe, net=net or default_net, dataset=self.dataset, dataset_kwargs=dict(self.dataset_kwargs),
                   n_checkpoints=n, epochs=self.epochs, lr=self.lr, final_lr=self.final_lr, batch_size=self.batch_size,
                   n_tasks=self.n_tasks, n_unseen=self.n_unseen, head_epochs=self.head_epochs)
+        kw["net_kwargs"] = dict(self.net_kwargs.get(kw["net"], {}))
         kw.update(overrides)
         return ZooRecipe(**kw)
 
@@ -61,13 +76,43 @@ class Preset(Config):
         return collect(self.zoo_recipe(recipe, net, **overrides), self.zoo_dir(recipe, net, **overrides))
 
 
+    def rpg_config(self, zoo, **overrides):
+        """The RPGConfig for `zoo`: token size grown for big nets (see rpg_max_tokens), preset overrides, then yours."""
+        from .generators.rpg import RPGConfig
+
+        ts = self.rpg_token_size
+        while -(-zoo.num_params // ts) > self.rpg_max_tokens:
+            ts *= 2
+        kw = {"token_size": ts, "diffusion_batch": max(1, self.rpg_diffusion_values // ts), **self.rpg, **overrides}
+        return RPGConfig(**kw)
+
+    def pdiff_config(self, **overrides):
+        from .generators.pdiff import PDiffConfig
+
+        return PDiffConfig(**{**self.pdiff, **overrides})
+
+    def train_config(self, method: str = "rpg", **overrides):
+        """TrainConfig of a generator: steps/lr of `method` (rpg / pdiff / ablation), the preset's device."""
+        from .train import TrainConfig
+
+        steps = {"rpg": self.rpg_steps, "pdiff": self.pdiff_steps, "ablation": self.ablation_steps}[method]
+        return TrainConfig(**{"steps": steps, "lr": self.rpg_lr, "device": self.device, **overrides})
+
+
+SMOKE_RPG = {"d_model": 32, "n_layers": 1, "d_state": 8, "channels": (8, 16, 32, 16, 8)}
+
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(name="smoke", dataset_kwargs={"max_train": 500, "max_test": 200}, zoo_nets=("cnn_s", "mlp"),
-                    epochs=2, n_checkpoints=5, n_seeds=3, n_tasks=24, n_unseen=4, head_epochs=2, n_eval=4),
-    "small": Preset(name="small"),
+                    epochs=2, n_checkpoints=5, n_seeds=3, n_tasks=24, n_unseen=4, head_epochs=2, n_eval=4,
+                    rpg=SMOKE_RPG, rpg_token_size=32, rpg_max_tokens=64, rpg_diffusion_values=64 * 32, rpg_steps=20,
+                    pdiff={"enc_channels": (4, 8), "channels": (8, 16, 8), "ae_steps": 20}, pdiff_steps=20, pdiff_batch=4,
+                    ablation_steps=10),
+    "small": Preset(name="small", net_kwargs={"mlp": {"hidden": [256]}}),   # MLP 784-256-10: 203,530 params
     # CIFAR-10 binary release under $WORKBENCH_DATA/cifar10; RPG's CNN-s/CNN-m protocol (SGD 1e-2, 50 epochs, 50 ckpts).
     "paper": Preset(name="paper", dataset="cifar10", zoo_nets=("cnn_s", "cnn_m", "resnet"), epochs=50,
-                    n_checkpoints=50, n_seeds=10, head_epochs=20),
+                    n_checkpoints=50, n_seeds=10, head_epochs=20,
+                    # RPG's small-net settings: token 256, d_model 256, 30k steps, lr 1e-4, batch 8, ε-prediction
+                    rpg={"prediction": "eps"}, rpg_steps=30_000, rpg_lr=1e-4, pdiff_steps=8000, ablation_steps=30_000),
 }
 
 

@@ -1,1 +1,69 @@
-"""Parameter generators: the methods (RPG, p-diff, IGPG, NeuroGen) and the baselines every method must beat."""
+"""Parameter generators: the methods (RPG, p-diff, IGPG, NeuroGen) and the baselines every method must beat.
+
+Every trained generator is a `Generator`: an nn.Module built from (config, tokenizer, target zoo description) whose
+`forward(batch)` returns the training loss and whose `generate(n, seed=...)` returns flat parameters [n, D] in the
+zoo's layout. It saves as one folder, `params.safetensors` + `config.json`, and `load(folder)` rebuilds it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .. import io
+from ..registry import Registry
+from ..tokenizers import Tokenizer, tokenizer_from_state, tokenizer_state
+
+GENERATORS = Registry("generator")
+
+
+class Generator(nn.Module):
+    name = "generator"
+
+    def __init__(self, config, tokenizer: Tokenizer, target: dict):
+        super().__init__()
+        self.config, self.tokenizer, self.target = config, tokenizer, dict(target)
+
+    @staticmethod
+    def describe_target(zoo) -> dict:
+        """What a reloaded generator needs to know about the nets it makes (ints are copied, never generated)."""
+        return {"net": zoo.net, "net_kwargs": zoo.net_kwargs, "dataset": zoo.manifest.get("dataset"),
+                "dataset_kwargs": zoo.manifest.get("dataset_kwargs", {}), "num_checkpoints": len(zoo)}
+
+    def generate(self, n: int, *, seed: int = 0, **sample_kw) -> torch.Tensor:
+        """n generated parameter sets [n, D] (float32, zoo layout)."""
+        return self.tokenizer.decode(self.sample(n, seed=seed, **sample_kw).float().cpu())
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        tok_meta, tok_tensors = tokenizer_state(self.tokenizer)
+        tensors = {**{f"model.{k}": v for k, v in self.state_dict().items()},
+                   **{f"tokenizer.{k}": v for k, v in tok_tensors.items()}}
+        io.save_tensors(path / io.PARAMS_FILE, tensors)
+        io.write_json(path / io.CONFIG_FILE, {"generator": self.name, "config": self.config.to_dict(),
+                                              "tokenizer": tok_meta, "target": self.target})
+        return path
+
+
+def load(path: str | Path) -> Generator:
+    """Rebuild a saved generator (any registered kind) from its folder; gives the same samples for the same seed."""
+    from . import pdiff, rpg  # noqa: F401  (registers the generators)
+
+    path = Path(path)
+    if not (path / io.CONFIG_FILE).exists():
+        raise FileNotFoundError(f"no saved generator at {path} (expected {io.CONFIG_FILE} and {io.PARAMS_FILE})")
+    meta = io.read_json(path / io.CONFIG_FILE)
+    entry = GENERATORS.get(meta["generator"])
+    tensors = io.load_tensors(path / io.PARAMS_FILE)
+    tok = tokenizer_from_state(meta["tokenizer"], {k[10:]: v for k, v in tensors.items() if k.startswith("tokenizer.")})
+    model = entry.builder(entry.config_cls.from_dict(meta["config"]), tok, meta["target"])
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    return model.eval()
+
+
+def describe(model: Generator) -> str:
+    n = sum(p.numel() for p in model.parameters())
+    return f"{model.name} ({n / 1e6:.2f}M params) for {model.target['net']}: {json.dumps(model.config.to_dict())}"

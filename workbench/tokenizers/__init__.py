@@ -96,3 +96,16 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error over the entries where `target` is not NaN (padding is excluded from every loss)."""
     keep = ~torch.isnan(target)
     return ((pred - target.nan_to_num()) ** 2 * keep).sum() / keep.sum().clamp_min(1)
+
+
+def tokenizer_state(tok: Tokenizer) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(JSON, tensors) that rebuild `tok` exactly: config + layout, and the normaliser's statistics."""
+    n = tok.normalizer
+    return ({"config": tok.config.to_dict(), "layout": tok.layout.to_json()},
+            {"mean": n.mean, "std": n.std, "var_mean": n.var_mean})
+
+
+def tokenizer_from_state(meta: dict, tensors: dict[str, torch.Tensor]) -> Tokenizer:
+    layout = Layout.from_json(meta["layout"])
+    return Tokenizer(TokenizerConfig.from_dict(meta["config"]), layout,
+                     Normalizer(layout, tensors["mean"], tensors["std"], tensors["var_mean"]))

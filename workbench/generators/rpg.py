@@ -1,0 +1,302 @@
+"""RPG: Recurrent diffusion for large-scale Parameter Generation (Wang et al. 2025, papers/rpg.txt).
+
+    rpg = RPG.from_zoo(zoo, RPGConfig(token_size=64))
+    rpg.fit(zoo, TrainConfig(steps=1000, lr=1e-3), batch_size=8)
+    flat = rpg.generate(10, seed=0)                       # [10, D] parameters in the zoo's layout
+
+Forward order: position embedding (+ permutation state, + task code) [B, L, d] -> recurrent backbone -> prototypes
+[B, L, d] -> a Conv1d U-Net denoises each parameter token [token_size] conditioned on its prototype.
+
+Where this differs from the paper / official code, and why:
+- Inputs of the recurrent model: position embedding + permutation state (+ task code), *not* the parameter tokens,
+  as in the official code (the paper's wording suggests tokens go in; with tokens in, sampling would need the
+  tokens it is about to generate).
+- Prediction target: a config choice (ε as in the official code, x0, v); the presets use x0 because at CPU scale
+  ε-prediction barely moves in 10 minutes (../shared/REFERENCE.md) — the ablation notebook keeps ε as a row.
+- Prototype injection: each U-Net block adds a per-channel and a per-position projection of the prototype, then
+  scales by the time embedding, conv((x + cond) * (1 + time)); the official code's projection shapes are not
+  documented, these two make a prototype able to shape both the channels and the token's positions.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..config import Config, check
+from ..tokenizers import Granularity, Tokenizer
+from ..train import TrainConfig, fit, sampler
+from . import GENERATORS, Generator
+from .schedulers import DDIM, DDPM, Prediction
+
+Backbone = Literal["mamba", "lstm", "transformer", "mlp"]
+PosEmb = Literal["2d", "1d", "learnable", "none"]
+
+
+@dataclass(frozen=True)
+class RPGConfig(Config):
+    granularity: Granularity = "layer"       # tokenisation (RPG: per layer)
+    token_size: int = 64                     # values per token (RPG small nets: 256)
+    d_model: int = 256                       # prototype width (RPG small nets: 256)
+    backbone: Backbone = "mamba"             # recurrent model; "mlp" = gated MLP, no token mixing (Table 4a)
+    n_layers: int = 2                        # backbone depth (RPG: 2 Mamba2 layers)
+    d_state: int = 32                        # Mamba state size (RPG small nets: 32)
+    pos_emb: PosEmb = "2d"                   # Table 4b
+    permutation_state: bool = True           # one learned embedding per training checkpoint (Table 15)
+    num_states: int = 1                      # = number of training checkpoints (filled by from_zoo)
+    condition: Literal["none", "head", "full"] = "none"   # 10-bit task code added to head tokens / all tokens
+    code_dim: int = 10
+    channels: tuple[int, ...] = (32, 64, 128, 64, 32)      # U-Net [1, 32, 64, 128, 64, 32, 1]
+    kernel: int = 7
+    prediction: Prediction = "x0"            # paper/official: "eps" (see module docstring)
+    num_train_timesteps: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 2e-2
+    diffusion_batch: int = 256               # tokens per step pooled across the batch (official: diffusion_batch)
+
+    def validate(self):
+        check(self.backbone in ("mamba", "lstm", "transformer", "mlp"), f"unknown backbone {self.backbone!r}; use mamba, lstm, transformer or mlp")
+        check(self.pos_emb in ("2d", "1d", "learnable", "none"), f"unknown pos_emb {self.pos_emb!r}; use 2d, 1d, learnable or none")
+        check(self.condition in ("none", "head", "full"), f"condition must be none, head or full, got {self.condition!r}")
+        check(self.d_model % 4 == 0 and self.d_model >= 8, f"d_model must be a multiple of 4 (>= 8), got {self.d_model}")
+        check(len(self.channels) % 2 == 1, f"channels must be symmetric around a middle (odd length), got {self.channels}")
+        check(self.kernel % 2 == 1, f"kernel must be odd, got {self.kernel}")
+        check(self.token_size >= 1 and self.num_states >= 1 and self.diffusion_batch >= 1, "token_size, num_states, diffusion_batch >= 1")
+
+
+# ---- position embeddings ------------------------------------------------------------------------------------
+
+def sinusoid(pos: torch.Tensor, dim: int) -> torch.Tensor:
+    """[L] positions -> [L, dim] sin/cos features (Vaswani et al.)."""
+    freqs = torch.exp(-math.log(10_000.0) * torch.arange(dim // 2, dtype=torch.float64) / (dim // 2))
+    ang = pos.double()[:, None] * freqs[None]
+    return torch.cat([ang.sin(), ang.cos()], 1).float()
+
+
+def position_embedding(positions: torch.Tensor, d: int, kind: str) -> torch.Tensor:
+    """positions [L, 2] (layer, index in layer) -> [L, d]. 2-D: half the dims for each coordinate."""
+    if kind == "1d":
+        return sinusoid(torch.arange(len(positions)), d)
+    if kind == "none":
+        return torch.zeros(len(positions), d)
+    return torch.cat([sinusoid(positions[:, 0], d // 2), sinusoid(positions[:, 1], d // 2)], 1)   # 2d, learnable init
+
+
+# ---- recurrent backbones: [B, L, d] -> [B, L, d] -------------------------------------------------------------
+
+class MambaBackbone(nn.Module):
+    """Mamba2 via transformers: pure PyTorch on CPU, mamba-ssm/causal-conv1d kernels automatically where installed."""
+
+    def __init__(self, d: int, n_layers: int, d_state: int):
+        super().__init__()
+        from transformers import Mamba2Config, Mamba2Model
+
+        head_dim = min(64, d // 2)
+        cfg = Mamba2Config(hidden_size=d, num_hidden_layers=n_layers, state_size=d_state, expand=2, head_dim=head_dim,
+                           num_heads=2 * d // head_dim, n_groups=1, vocab_size=1, chunk_size=128,
+                           pad_token_id=None, bos_token_id=None, eos_token_id=None)
+        self.net = Mamba2Model(cfg)
+
+    def forward(self, x):
+        return self.net(inputs_embeds=x).last_hidden_state
+
+
+class LSTMBackbone(nn.Module):
+    def __init__(self, d: int, n_layers: int, d_state: int = 0):
+        super().__init__()
+        self.net = nn.LSTM(d, d, n_layers, batch_first=True)
+
+    def forward(self, x):
+        return self.net(x)[0]
+
+
+class TransformerBackbone(nn.Module):
+    """Causal (GPT-style) Transformer encoder: token i attends to tokens <= i."""
+
+    def __init__(self, d: int, n_layers: int, d_state: int = 0):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(d, nhead=max(1, d // 64), dim_feedforward=2 * d, dropout=0.0,
+                                           batch_first=True, norm_first=True)
+        self.net = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+
+    def forward(self, x):
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1], device=x.device, dtype=x.dtype)
+        return self.net(x, mask=mask, is_causal=True)
+
+
+class GatedMLPBackbone(nn.Module):
+    """Per-token gated MLP blocks, no mixing across tokens (the "no recurrent model" ablation)."""
+
+    def __init__(self, d: int, n_layers: int, d_state: int = 0):
+        super().__init__()
+        self.blocks = nn.ModuleList(nn.ModuleDict({"norm": nn.LayerNorm(d), "up": nn.Linear(d, 4 * d), "down": nn.Linear(2 * d, d)})
+                                    for _ in range(n_layers))
+
+    def forward(self, x):
+        for b in self.blocks:
+            a, g = b["up"](b["norm"](x)).chunk(2, -1)
+            x = x + b["down"](a * nn.functional.silu(g))
+        return x
+
+
+BACKBONES = {"mamba": MambaBackbone, "lstm": LSTMBackbone, "transformer": TransformerBackbone, "mlp": GatedMLPBackbone}
+
+
+# ---- the denoiser -------------------------------------------------------------------------------------------
+
+class Block(nn.Module):
+    """ELU(BN(conv((x + cond) * (1 + time))))."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, length: int, d_cond: int, d_time: int):
+        super().__init__()
+        self.conv = nn.Conv1d(cin, cout, kernel, padding=kernel // 2)
+        self.norm = nn.BatchNorm1d(cout)
+        self.time = nn.Linear(d_time, cin)
+        self.cond_c = nn.Linear(d_cond, cin) if d_cond else None
+        self.cond_l = nn.Linear(d_cond, length) if d_cond else None
+
+    def forward(self, x, temb, cond):                    # x (M, cin, length)
+        if self.cond_c is not None:
+            x = x + self.cond_c(cond)[:, :, None] + self.cond_l(cond)[:, None, :]
+        return nn.functional.elu(self.norm(self.conv(x * (1 + self.time(temb)[:, :, None]))))
+
+
+class UNet1d(nn.Module):
+    """Conv1d U-Net over signals (M, in_ch, length), skip connections by addition; d_cond=0: unconditional."""
+
+    def __init__(self, length: int, channels=(32, 64, 128, 64, 32), kernel: int = 7, d_cond: int = 0, in_ch: int = 1,
+                 d_time: int = 128):
+        super().__init__()
+        self.d_time = d_time
+        self.time_mlp = nn.Sequential(nn.Linear(d_time, d_time), nn.SiLU(), nn.Linear(d_time, d_time))
+        dims = [in_ch, *channels]
+        self.blocks = nn.ModuleList(Block(a, b, kernel, length, d_cond, d_time) for a, b in zip(dims[:-1], dims[1:]))
+        self.out = nn.Conv1d(channels[-1], in_ch, kernel, padding=kernel // 2)
+
+    def forward(self, x, t, cond=None):                  # x (M, in_ch, length), t (M,), cond (M, d_cond)
+        temb = self.time_mlp(sinusoid(t.float().cpu(), self.d_time).to(x.device, x.dtype))
+        half = len(self.blocks) // 2
+        skips = []
+        for i, block in enumerate(self.blocks):
+            x = block(x, temb, cond)
+            if i < half:
+                skips.append(x)
+            elif i > half:
+                x = x + skips.pop()                       # decoder block i pairs with encoder block len-1-i
+        return self.out(x)
+
+
+# ---- RPG ----------------------------------------------------------------------------------------------------
+
+class RPG(Generator):
+    name = "rpg"
+
+    def __init__(self, config: RPGConfig, tokenizer: Tokenizer, target: dict):
+        super().__init__(config, tokenizer, target)
+        c = config
+        L = tokenizer.num_tokens
+        pe = position_embedding(tokenizer.positions, c.d_model, c.pos_emb)
+        if c.pos_emb == "learnable":
+            self.pos = nn.Parameter(pe)
+        else:
+            self.register_buffer("pos", pe)
+        self.states = nn.Embedding(c.num_states, c.d_model) if c.permutation_state else None
+        if self.states is not None:
+            nn.init.normal_(self.states.weight, std=0.02)
+        self.code_mlp = (nn.Sequential(nn.Linear(c.code_dim, 1024), nn.SiLU(), nn.Linear(1024, c.d_model))
+                         if c.condition != "none" else None)
+        head = torch.tensor(target.get("head_tokens", [True] * L)) if c.condition == "head" else torch.ones(L, dtype=torch.bool)
+        self.register_buffer("cond_tokens", head.float())                # [L] where the task code is added
+        self.backbone = BACKBONES[c.backbone](c.d_model, c.n_layers, c.d_state)
+        self.denoiser = UNet1d(tokenizer.config.token_size, c.channels, c.kernel, d_cond=c.d_model)
+        self.ddpm = DDPM(c.num_train_timesteps, c.beta_start, c.beta_end, prediction=c.prediction)
+
+    @classmethod
+    def from_zoo(cls, zoo, config: RPGConfig = RPGConfig()) -> "RPG":
+        """Fit the tokenizer to the zoo and size the permutation state to its checkpoints."""
+        tok = Tokenizer.fit(zoo, config.granularity, config.token_size)
+        config = config.replace(num_states=len(zoo))
+        head = zoo.head_mask()
+        head_tokens = [bool(head[row[row >= 0]].any()) for row in tok.index]
+        return cls(config, tok, {**cls.describe_target(zoo), "head_tokens": head_tokens})
+
+    # ---- model --------------------------------------------------------------------------------------------
+    def prototypes(self, states: torch.Tensor | None = None, codes: torch.Tensor | None = None, n: int | None = None):
+        """[B, L, d] prototypes from position embedding + permutation state + task code."""
+        B = n or len(states if states is not None else codes)
+        h = self.pos[None].expand(B, -1, -1)                                   # (B, L, d)
+        if self.states is not None:
+            if states is None:
+                raise ValueError("this RPG has a permutation state: pass states (training checkpoint indices)")
+            h = h + self.states(states)[:, None, :]
+        if self.code_mlp is not None:
+            if codes is None:
+                raise ValueError(f"this RPG is task-conditioned: pass codes [B, {self.config.code_dim}]")
+            h = h + self.code_mlp(codes.float())[:, None, :] * self.cond_tokens[None, :, None]
+        return self.backbone(h)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        """Training loss: denoise a random subset of `diffusion_batch` tokens pooled over the batch."""
+        tokens = batch["tokens"]                                               # (B, L, ts), NaN padding
+        B, L, ts = tokens.shape
+        proto = self.prototypes(batch.get("index"), batch.get("code"), n=B).reshape(B * L, -1)
+        x0 = tokens.reshape(B * L, ts)
+        pick = torch.randperm(B * L, device=x0.device)[: self.config.diffusion_batch]
+        x0, proto = x0[pick], proto[pick]
+        keep = ~torch.isnan(x0)
+        x0 = x0.nan_to_num()
+        t = torch.randint(0, self.ddpm.T, (len(pick),), device=x0.device)
+        eps = torch.randn_like(x0)
+        out = self.denoiser(self.ddpm.add_noise(x0, eps, t)[:, None], t, proto)[:, 0]
+        target = self.ddpm.target(x0, eps, t)
+        return ((out.float() - target) ** 2 * keep).sum() / keep.sum().clamp_min(1)
+
+    def fit(self, zoo, cfg: TrainConfig, *, batch_size: int = 8, out=None, progress: bool = True,
+            subset: torch.Tensor | None = None) -> list[dict]:
+        """Train on the zoo's checkpoints (or the `subset` of their indices, e.g. the seen tasks)."""
+        tensors = {"tokens": self.tokenizer.encode(zoo.flat), "index": torch.arange(len(zoo))}
+        if self.code_mlp is not None:
+            if zoo.codes is None:
+                raise ValueError("a task-conditioned RPG needs a zoo of tasks (checkpoints with codes)")
+            tensors["code"] = zoo.codes
+        if subset is not None:
+            tensors = {k: v[subset] for k, v in tensors.items()}
+        return fit(self, sampler(tensors, batch_size, seed=cfg.seed), cfg, out=out, progress=progress)
+
+    # ---- sampling -----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, *, seed: int = 0, states=None, codes=None, steps: int | None = 60, eta: float = 0.0,
+               chunk: int | str = "partial") -> torch.Tensor:
+        """n token sets [n, L, ts]. steps=None: DDPM through all T steps; else DDIM with `steps`.
+
+        states: permutation-state indices (default: spread over the training checkpoints); codes: [n, 10] task codes.
+        chunk: tokens denoised together — "sequential" (1), "partial" (256, official default), "parallel" (all), or an int.
+        """
+        dev = next(self.parameters()).device
+        self.eval()
+        if self.states is not None and states is None:
+            states = torch.arange(n) * self.config.num_states // n if n <= self.config.num_states else torch.arange(n) % self.config.num_states
+        states = None if states is None else torch.as_tensor(states, device=dev).reshape(-1).expand(n)
+        codes = None if codes is None else torch.as_tensor(codes, device=dev).reshape(-1, self.config.code_dim).expand(n, -1)
+        proto = self.prototypes(states, codes, n=n)                             # (n, L, d)
+        L, ts = self.tokenizer.num_tokens, self.tokenizer.config.token_size
+        proto = proto.reshape(n * L, -1).float()
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(n * L, 1, ts, generator=g).to(dev)
+        sched = self.ddpm if steps is None else DDIM(self.ddpm, steps, eta)
+        size = {"sequential": 1, "partial": 256, "parallel": n * L}.get(chunk, chunk) if isinstance(chunk, str) else chunk
+        if not isinstance(size, int) or size < 1:
+            raise ValueError(f"chunk must be sequential, partial, parallel or a positive int, got {chunk!r}")
+        for c0 in range(0, n * L, size):
+            xc, pc = x[c0: c0 + size], proto[c0: c0 + size]
+            for t in sched.timesteps:
+                tt = torch.full((len(xc),), int(t), device=dev)
+                xc = sched.step(self.denoiser(xc, tt, pc).float(), int(t), xc, generator=g)
+            x[c0: c0 + size] = xc
+        return x.reshape(n, L, ts)
+
+
+GENERATORS.register("rpg", RPGConfig, help="Recurrent diffusion parameter generation (RPG)")(RPG)

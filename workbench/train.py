@@ -1,0 +1,138 @@
+"""One device-agnostic training loop for every generator.
+
+    model = RPG(config, tokenizer)                        # any nn.Module whose forward(batch) returns the loss
+    history = fit(model, sampler(tensors, batch_size=8), TrainConfig(steps=1000, lr=1e-3), out="runs/rpg")
+
+Each step seeds torch's RNG from (seed, step), so the model's own randomness (timesteps, noise, token subsets)
+is a function of the step: a run killed and resumed from its last checkpoint continues exactly as one that never
+stopped. Checkpoints (model + optimizer, safetensors) are written atomically every `checkpoint_every` steps.
+On CUDA the forward runs under bf16 autocast; on CPU it stays float32.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import io
+from .config import Config, check
+from .fit import resolve_device
+
+STATE_FILE = "train_state.safetensors"
+
+
+@dataclass(frozen=True)
+class TrainConfig(Config):
+    steps: int = 1000
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float | None = 1.0       # max global grad norm (None: off)
+    warmup: int = 0                     # linear warm-up steps
+    cosine: bool = False                # cosine decay to 0 after warm-up (else constant)
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True                    # bf16 autocast where the device is CUDA
+    checkpoint_every: int = 0           # 0: only at the end (needs `out`)
+
+    def validate(self):
+        check(self.steps >= 1 and self.lr > 0, f"steps >= 1 and lr > 0 required, got {self.steps}, {self.lr}")
+        check(self.warmup >= 0 and self.checkpoint_every >= 0, "warmup and checkpoint_every must be >= 0")
+
+
+def sampler(tensors: dict[str, torch.Tensor], batch_size: int, *, seed: int = 0) -> Callable[[int], dict]:
+    """step -> a minibatch of rows drawn (seeded by the step) from equally long tensors; adds `index` (the rows)."""
+    n = {len(v) for v in tensors.values()}
+    if len(n) != 1:
+        raise ValueError(f"tensors must have the same first dimension, got {sorted(n)}")
+    n = n.pop()
+
+    def batch(step: int) -> dict:
+        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        idx = torch.randperm(n, generator=g)[:batch_size] if batch_size <= n else torch.randint(n, (batch_size,), generator=g)
+        return {"index": idx, **{k: v[idx] for k, v in tensors.items()}}
+
+    return batch
+
+
+def _lr_factor(cfg: TrainConfig, step: int) -> float:
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    if cfg.cosine:
+        return 0.5 * (1 + math.cos(math.pi * (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)))
+    return 1.0
+
+
+def _save_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, step: int, history: list) -> None:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    names = {id(p): n for n, p in model.named_parameters()}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for k, v in opt.state.get(p, {}).items():
+                tensors[f"opt.{names[id(p)]}.{k}"] = torch.as_tensor(v)
+    meta = {"step": str(step), "history": json.dumps(history)}
+    io.save_tensors(path, {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=meta)
+
+
+def _load_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, device) -> tuple[int, list]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    tensors = io.load_tensors(path)
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    params = dict(model.named_parameters())
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            name, field = k[4:].rsplit(".", 1)
+            opt.state[params[name]][field] = v.to(device) if field != "step" else v
+    return int(meta["step"]), json.loads(meta["history"])
+
+
+def fit(model: nn.Module, batches: Callable[[int], dict], cfg: TrainConfig = TrainConfig(), *,
+        out: str | Path | None = None, progress: bool = True, log_every: int = 25) -> list[dict]:
+    """Train `model` (forward(batch) -> scalar loss) for cfg.steps AdamW steps; returns [{step, loss, seconds}].
+
+    With `out`, the run checkpoints to out/train_state.safetensors and resumes from it when present.
+    """
+    dev = resolve_device(cfg.device)
+    model.to(dev).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    state = Path(out) / STATE_FILE if out is not None else None
+    start, history = 0, []
+    if state is not None and state.exists():
+        start, history = _load_state(state, model, opt, dev)
+    use_amp = cfg.amp and dev.type == "cuda"
+    t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
+    running = math.nan
+    with tqdm(total=cfg.steps, initial=start, desc=type(model).__name__, disable=None if progress else True) as bar:
+        for step in range(start, cfg.steps):
+            torch.manual_seed(cfg.seed * 1_000_003 + step)
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * _lr_factor(cfg, step)
+            batch = {k: v.to(dev) for k, v in batches(step).items()}
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss = model(batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"step {step}: loss is {loss.item()}; lower the learning rate or enable grad_clip")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            v = loss.item()
+            running = v if math.isnan(running) else 0.95 * running + 0.05 * v
+            bar.update(1)
+            if (step + 1) % log_every == 0 or step + 1 == cfg.steps:
+                history.append({"step": step + 1, "loss": running, "seconds": time.perf_counter() - t0})
+                bar.set_postfix(loss=f"{running:.4f}")
+            if state is not None and ((cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0) or step + 1 == cfg.steps):
+                _save_state(state, model, opt, step + 1, history)
+    model.eval()
+    return history
