@@ -103,48 +103,50 @@ def distances(params: torch.Tensor, originals: torch.Tensor, scale: torch.Tensor
     return {"to_nearest": torch.cdist(p, o).min(1).values, "to_mean": (p - o.mean(0)).norm(dim=1)}
 
 
-def evaluate_sets(zoo, sets: dict[str, torch.Tensor], X, y, *, originals: torch.Tensor | None = None) -> list[dict]:
-    """One table row per named parameter set: summary stats, originals' mean, max-IoU to the originals.
+def compare(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, sigmas=(0.01, 0.05, 0.1), n: int = 10,
+            seed: int = 0, baselines: bool = True) -> tuple[list[dict], dict]:
+    """Rows for the originals, the baselines every generator is compared with, and each generated set [n, D].
 
-    `originals` defaults to the zoo's checkpoints. Rows carry: method, n, best, mean, median, min, std,
-    original_mean, max_iou (mean over the set of each model's max IoU to the originals).
+    Baselines: originals + noise (each sigma, normalised units), the average of 16 checkpoints, a per-coordinate
+    Gaussian fitted to the zoo. Each row: method, n, best/mean/median/min/std (%), original_mean, ratio (mean /
+    originals' mean), min_ratio, max_iou (mean of each model's highest wrong-prediction IoU to any original; for the
+    originals, to any *other* one), dist_nearest / dist_mean (normalised L2 to the nearest original / to the zoo
+    mean: a copy of the mean must not pass as novel). `points` maps method -> (accuracy %, max IoU) per model.
     """
-    originals = zoo.flat if originals is None else originals
-    pred_o = predict(zoo, originals, X)
-    wrong_o = wrong_masks(pred_o, y)
-    orig_mean = (~wrong_o).float().mean().item() * 100
-    rows = []
-    for name, params in sets.items():
-        pred = predict(zoo, params, X)
-        wrong = wrong_masks(pred, y)
-        same = params is originals or (params.shape == originals.shape and torch.equal(params, originals))
-        rows.append({"method": name, "n": int(params.shape[0]), **summary((~wrong).float().mean(1)),
-                     "original_mean": orig_mean, "max_iou": max_iou(wrong, wrong_o, same_set=same).mean().item()})
-    return rows
-
-
-def baseline_rows(zoo, X, y, *, sigmas=(0.01, 0.05, 0.1), n: int = 10, seed: int = 0) -> list[dict]:
-    """The rows every generator is compared with: originals, originals + noise (each sigma), the checkpoint
-    average, and a per-coordinate Gaussian fitted to the zoo; plus each set's distance to the nearest original
-    and to the zoo mean in normalised units (a copy of the mean must not pass as novel)."""
-    from .generators import baselines
+    from .generators import baselines as B
     from .layout import Normalizer
 
     norm = Normalizer.fit(zoo.layout, zoo.flat)
     sets = {"original": zoo.flat}
-    sets.update({f"noise σ={s:g}": baselines.noise(zoo, s, n, seed=seed, normalizer=norm) for s in sigmas})
-    # averages of 16 random checkpoints; a zoo of <= 16 has only one such average (all of it)
-    sets["checkpoint average"] = baselines.average(zoo, 16, n=n if len(zoo) > 16 else 1, seed=seed)
-    sets["per-coordinate gaussian"] = baselines.gaussian(zoo, n, seed=seed)
-    rows = evaluate_sets(zoo, sets, X, y)
+    if baselines:
+        sets.update({f"noise σ={s:g}": B.noise(zoo, s, n, seed=seed, normalizer=norm) for s in sigmas})
+        # averages of 16 random checkpoints; a zoo of <= 16 has only one such average (all of it)
+        sets["checkpoint average"] = B.average(zoo, 16, n=n if len(zoo) > 16 else 1, seed=seed)
+        sets["per-coordinate gaussian"] = B.gaussian(zoo, n, seed=seed)
+    sets.update(generated or {})
+    wrong_o = wrong_masks(predict(zoo, zoo.flat, X), y)
+    orig_mean = (~wrong_o).float().mean().item() * 100
     z_orig = norm.normalize(zoo.flat)
-    for row, params in zip(rows, sets.values()):
+    rows, points = [], {}
+    for name, params in sets.items():
+        is_orig = params is zoo.flat
+        wrong = wrong_o if is_orig else wrong_masks(predict(zoo, params, X), y)
+        acc = (~wrong).float().mean(1)
         d = distances(norm.normalize(params), z_orig)
-        if params is zoo.flat:  # an original's nearest *other* original
+        if is_orig:  # an original's nearest *other* original
             d["to_nearest"] = torch.cdist(z_orig, z_orig).fill_diagonal_(float("inf")).min(1).values if len(zoo) > 1 else torch.zeros(1)
-        row["dist_nearest"] = d["to_nearest"].mean().item()
-        row["dist_mean"] = d["to_mean"].mean().item()
-    return rows
+        iou = max_iou(wrong, wrong_o, same_set=is_orig) if len(zoo) > 1 or not is_orig else torch.ones(1)
+        s = summary(acc)
+        rows.append({"method": name, "n": int(params.shape[0]), **s, "original_mean": orig_mean,
+                     "ratio": s["mean"] / orig_mean, "min_ratio": s["min"] / orig_mean, "max_iou": iou.mean().item(),
+                     "dist_nearest": d["to_nearest"].mean().item(), "dist_mean": d["to_mean"].mean().item()})
+        points[name] = (acc * 100, iou)
+    return rows, points
+
+
+def baseline_rows(zoo, X, y, *, sigmas=(0.01, 0.05, 0.1), n: int = 10, seed: int = 0) -> list[dict]:
+    """The rows of `compare` without generated sets: originals and the baselines every generator must beat."""
+    return compare(zoo, X, y, sigmas=sigmas, n=n, seed=seed)[0]
 
 
 def exchange_experiment(zoo, X, y, *, a: int = 0, b: int = 1, fraction: float = 0.1, seed: int = 0) -> list[dict]:

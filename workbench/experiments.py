@@ -1,0 +1,145 @@
+"""The steps the RPG notebooks share: train (or reload) a generator, compare it with the baselines, measure cost.
+
+    gen, info = trained("rpg", zoo, preset, seed=0)            # cached under $WORKBENCH_ZOOS/<preset>/generators/
+    rows, points = compare(zoo, {"RPG": gen}, preset, X, y)      # table rows + per-model (accuracy, max IoU)
+    peak = peak_memory(train_steps_fn)                          # peak RSS (CPU, subprocess) / CUDA bytes
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import resource
+import time
+from pathlib import Path
+
+import torch
+
+from . import evaluate
+from .generators import Generator, load
+from .io import zoos_dir
+
+METHODS = ("rpg", "pdiff")
+
+
+def _build(method: str, zoo, preset, overrides: dict) -> Generator:
+    if method == "rpg":
+        from .generators.rpg import RPG
+
+        return RPG.from_zoo(zoo, preset.rpg_config(zoo, **overrides))
+    if method == "pdiff":
+        from .generators.pdiff import PDiff
+
+        return PDiff.from_zoo(zoo, preset.pdiff_config(**overrides))
+    raise KeyError(f"unknown method {method!r}; available: {', '.join(METHODS)}")
+
+
+def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = None, subset=None,
+            progress: bool = True, **overrides) -> tuple[Generator, dict]:
+    """Train `method` on `zoo` with the preset's settings (+ overrides), or reload the identical earlier run.
+
+    Returns the generator and {seconds, steps, final_loss, cached}. Runs live in
+    $WORKBENCH_ZOOS/<preset>/generators/<zoo>-<method>-<hash of all settings>/ (resumable while training).
+    """
+    torch.manual_seed(seed)
+    gen = _build(method, zoo, preset, overrides)
+    cfg = preset.train_config(method, seed=seed, **(train or {}))   # train: TrainConfig overrides, e.g. {"steps": 300}
+    key = json.dumps({"gen": gen.config.to_dict(), "train": cfg.to_dict(), "zoo": str(zoo.path),
+                      "subset": None if subset is None else torch.as_tensor(subset).tolist()}, sort_keys=True)
+    run = zoos_dir() / preset.name / "generators" / f"{Path(str(zoo.path)).name}-{method}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+    final = run / "final"
+    if (final / "config.json").exists():
+        meta = json.loads((run / "info.json").read_text())
+        return load(final), {**meta, "cached": True}
+    t0 = time.perf_counter()
+    batch = preset.pdiff_batch if method == "pdiff" else preset.rpg_batch
+    kw = {"subset": subset} if subset is not None else {}
+    hist = gen.fit(zoo, cfg, batch_size=batch, out=run / "train", progress=progress, **kw)
+    info = {"seconds": round(time.perf_counter() - t0, 1), "steps": cfg.steps, "final_loss": hist[-1]["loss"],
+            "train_seconds": round(hist[-1]["seconds"], 1)}
+    gen.save(final)
+    (run / "info.json").write_text(json.dumps(info))
+    return gen, {**info, "cached": False}
+
+
+def generate_timed(gen: Generator, n: int, *, seed: int = 0, **kw) -> tuple[torch.Tensor, float]:
+    t0 = time.perf_counter()
+    flat = gen.generate(n, seed=seed, **kw)
+    return flat, time.perf_counter() - t0
+
+
+def compare(zoo, generated: dict[str, torch.Tensor], preset, X, y, *, seed: int = 0) -> tuple[list[dict], dict]:
+    """evaluate.compare with the preset's noise levels and set size (see there for the columns)."""
+    return evaluate.compare(zoo, X, y, generated, sigmas=preset.baseline_sigmas, n=preset.n_eval, seed=seed)
+
+
+def novelty_verdict(rows: list[dict], method: str) -> dict:
+    """Is `method` more novel than noise of equal accuracy? Compares its max IoU with the noisiest noise baseline
+    whose mean accuracy is at least the method's (or the least noisy one if none is that accurate)."""
+    gen = next(r for r in rows if r["method"] == method)
+    noise = sorted((r for r in rows if r["method"].startswith("noise σ=")), key=lambda r: float(r["method"][8:]))
+    if not noise:
+        raise ValueError("novelty_verdict needs the noise baselines in `rows` (compare(..., baselines=True))")
+    as_good = [r for r in noise if r["mean"] >= gen["mean"]]
+    ref = as_good[-1] if as_good else noise[0]
+    return {"method": method, "mean": gen["mean"], "ratio": gen["ratio"], "min_ratio": gen["min_ratio"],
+            "max_iou": gen["max_iou"], "noise_ref": ref["method"], "noise_mean": ref["mean"], "noise_max_iou": ref["max_iou"],
+            "more_novel": gen["max_iou"] < ref["max_iou"], "mean_ok": gen["ratio"] >= 0.99, "min_ok": gen["min_ratio"] >= 0.97}
+
+
+# ---- cost ---------------------------------------------------------------------------------------------------
+
+def _train_run(method: str, zoo_path: str, preset, steps: int, device: str, overrides: dict) -> None:
+    from .zoo import Zoo
+
+    zoo = Zoo.load(zoo_path)
+    torch.manual_seed(0)
+    gen = _build(method, zoo, preset, overrides)
+    if method == "pdiff":   # both stages `steps` long
+        gen = gen.__class__(gen.config.replace(ae_steps=steps), gen.tokenizer, gen.target)
+    batch = preset.pdiff_batch if method == "pdiff" else preset.rpg_batch
+    gen.fit(zoo, preset.train_config(method, steps=steps, device=device), batch_size=batch, progress=False)
+
+
+def _child(q, fn, args):
+    zoo_path = args[1]
+    from .zoo import Zoo
+
+    Zoo.load(zoo_path)                                     # data and imports are part of the baseline, not the cost
+    try:
+        import transformers.models.mamba2.modeling_mamba2  # noqa: F401
+    except ImportError:
+        pass
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    fn(*args)
+    q.put({"seconds": time.perf_counter() - t0, "baseline_mb": base / 1024,
+           "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def train_cost(method: str, zoo, preset, steps: int, *, device: str = "cpu", **overrides) -> dict:
+    """Seconds per step and peak memory of `steps` training steps of a fresh generator (nothing saved).
+
+    CPU: measured in a fresh (spawned) process, since peak RSS cannot be reset inside one; extra_mb is the peak
+    minus the RSS after imports and loading the zoo. CUDA: torch.cuda.max_memory_allocated in this process.
+    """
+    args = (method, str(zoo.path), preset, steps, device, overrides)
+    if torch.device(device).type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        t0 = time.perf_counter()
+        _train_run(*args)
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated()
+        out = {"seconds": time.perf_counter() - t0, "baseline_mb": base / 2**20, "peak_mb": peak / 2**20}
+    else:
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        p = ctx.Process(target=_child, args=(q, _train_run, args))
+        p.start()
+        p.join()
+        if p.exitcode:
+            raise RuntimeError(f"train_cost({method!r}): the measured run failed in its process (exit code {p.exitcode})")
+        out = q.get()
+    total_steps = 2 * steps if method == "pdiff" else steps
+    return {**out, "extra_mb": out["peak_mb"] - out["baseline_mb"], "seconds_per_step": out["seconds"] / total_steps}
