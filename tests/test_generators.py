@@ -98,6 +98,10 @@ def test_task_conditioned_rpg_adds_the_code_to_head_tokens_only(task_zoo):
     rpg.fit(task_zoo, TrainConfig(steps=2, device="cpu"), batch_size=4, subset=seen, progress=False)
     flat = rpg.generate(2, seed=0, steps=3, codes=task_zoo.codes[:2])
     assert flat.shape == (2, task_zoo.num_params)
+    # the shared frozen backbone is identical in every checkpoint: copied exactly, never generated
+    assert rpg.fixed.any() and not rpg.fixed[head].any()
+    backbone = ~task_zoo.head_mask()
+    assert torch.allclose(flat[:, backbone], task_zoo.flat[:2, backbone], atol=1e-6)
     with pytest.raises(ValueError, match="task-conditioned"):
         rpg.generate(1, steps=2)
 

@@ -35,7 +35,7 @@ def _build(method: str, zoo, preset, overrides: dict) -> Generator:
 
 
 def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = None, subset=None,
-            progress: bool = True, **overrides) -> tuple[Generator, dict]:
+            batch_size: int | None = None, progress: bool = True, **overrides) -> tuple[Generator, dict]:
     """Train `method` on `zoo` with the preset's settings (+ overrides), or reload the identical earlier run.
 
     Returns the generator and {seconds, steps, final_loss, cached}. Runs live in
@@ -44,7 +44,8 @@ def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = Non
     torch.manual_seed(seed)
     gen = _build(method, zoo, preset, overrides)
     cfg = preset.train_config(method, seed=seed, **(train or {}))   # train: TrainConfig overrides, e.g. {"steps": 300}
-    key = json.dumps({"gen": gen.config.to_dict(), "train": cfg.to_dict(), "zoo": str(zoo.path),
+    batch = batch_size or (preset.pdiff_batch if method == "pdiff" else preset.rpg_batch)
+    key = json.dumps({"gen": gen.config.to_dict(), "train": cfg.to_dict(), "zoo": str(zoo.path), "batch": batch,
                       "subset": None if subset is None else torch.as_tensor(subset).tolist()}, sort_keys=True)
     run = zoos_dir() / preset.name / "generators" / f"{Path(str(zoo.path)).name}-{method}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     final = run / "final"
@@ -52,7 +53,6 @@ def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = Non
         meta = json.loads((run / "info.json").read_text())
         return load(final), {**meta, "cached": True}
     t0 = time.perf_counter()
-    batch = preset.pdiff_batch if method == "pdiff" else preset.rpg_batch
     kw = {"subset": subset} if subset is not None else {}
     hist = gen.fit(zoo, cfg, batch_size=batch, out=run / "train", progress=progress, **kw)
     info = {"seconds": round(time.perf_counter() - t0, 1), "steps": cfg.steps, "final_loss": hist[-1]["loss"],
@@ -85,6 +85,31 @@ def novelty_verdict(rows: list[dict], method: str) -> dict:
     return {"method": method, "mean": gen["mean"], "ratio": gen["ratio"], "min_ratio": gen["min_ratio"],
             "max_iou": gen["max_iou"], "noise_ref": ref["method"], "noise_mean": ref["mean"], "noise_max_iou": ref["max_iou"],
             "more_novel": gen["max_iou"] < ref["max_iou"], "mean_ok": gen["ratio"] >= 0.99, "min_ok": gen["min_ratio"] >= 0.97}
+
+
+def code_str(zoo, i: int) -> str:
+    """The 10-bit code of task checkpoint i as a string ("0100010111")."""
+    from .data.tasks import code_to_str
+
+    return code_to_str(zoo.codes[i])
+
+
+def task_rows(gen: Generator, zoo, indices, X, y, *, n: int, seed: int = 0) -> tuple[list[dict], torch.Tensor]:
+    """For each task index: the original checkpoint's accuracy and n generated models' best/mean/std on the task's
+    binary labels, plus the majority-class baseline. Returns rows and the generated parameters [len, n, D]."""
+    from .data.tasks import binary_labels, code_to_str, majority_baseline
+
+    rows, flats = [], []
+    for i in torch.as_tensor(indices).tolist():
+        code = zoo.codes[i]
+        flat = gen.generate(n, seed=seed * 100_003 + i, codes=code)
+        labels = binary_labels(y, code)
+        acc = evaluate.accuracy(zoo, flat, X, labels) * 100
+        rows.append({"code": code_to_str(code), "original": float(zoo.accuracies[i]) * 100,
+                     "generated_best": acc.max().item(), "generated_mean": acc.mean().item(),
+                     "generated_std": acc.std().item() if n > 1 else 0.0, "majority_baseline": majority_baseline(y, code) * 100})
+        flats.append(flat)
+    return rows, torch.stack(flats)
 
 
 # ---- cost ---------------------------------------------------------------------------------------------------

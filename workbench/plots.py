@@ -54,5 +54,21 @@ def scatter_groups(groups: dict, *, xlabel="", ylabel="", title="", cbar_label="
     return fig
 
 
+def heatmap(rows: dict, *, title="", xlabel="", cmap="coolwarm"):
+    """rows: label -> 1-D array (equal lengths); one heat row each, one shared symmetric colour scale."""
+    import numpy as np
+
+    labels = list(rows)
+    M = np.stack([np.asarray(rows[k], dtype=float) for k in labels])
+    fig, ax = _fig(7.0, 0.35 * len(labels) + 1.2)
+    lim = np.abs(M).max() or 1.0
+    im = ax.imshow(M, aspect="auto", cmap=cmap, vmin=-lim, vmax=lim, interpolation="nearest")
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.grid(False)
+    ax.set(title=title, xlabel=xlabel)
+    fig.colorbar(im, ax=ax, fraction=0.03)
+    return fig
+
+
 def close(fig):
     plt.close(fig)

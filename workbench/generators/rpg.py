@@ -210,6 +210,9 @@ class RPG(Generator):
                          if c.condition != "none" else None)
         head = torch.tensor(target.get("head_tokens", [True] * L)) if c.condition == "head" else torch.ones(L, dtype=torch.bool)
         self.register_buffer("cond_tokens", head.float())                # [L] where the task code is added
+        # tokens identical in every training checkpoint (e.g. a shared frozen backbone) are copied, not generated
+        self.register_buffer("fixed", torch.tensor(target.get("fixed_tokens", [False] * L)))
+        self.register_buffer("fixed_values", torch.zeros(L, tokenizer.config.token_size))
         self.backbone = BACKBONES[c.backbone](c.d_model, c.n_layers, c.d_state)
         self.denoiser = UNet1d(tokenizer.config.token_size, c.channels, c.kernel, d_cond=c.d_model)
         self.ddpm = DDPM(c.num_train_timesteps, c.beta_start, c.beta_end, prediction=c.prediction)
@@ -221,7 +224,13 @@ class RPG(Generator):
         config = config.replace(num_states=len(zoo))
         head = zoo.head_mask()
         head_tokens = [bool(head[row[row >= 0]].any()) for row in tok.index]
-        return cls(config, tok, {**cls.describe_target(zoo), "head_tokens": head_tokens})
+        tokens = tok.encode(zoo.flat).nan_to_num()
+        fixed = (tokens == tokens[:1]).all(0).all(-1) if len(zoo) > 1 else torch.zeros(tok.num_tokens, dtype=torch.bool)
+        if fixed.all():
+            raise ValueError("every checkpoint of this zoo is identical: there is nothing to generate")
+        model = cls(config, tok, {**cls.describe_target(zoo), "head_tokens": head_tokens, "fixed_tokens": fixed.tolist()})
+        model.fixed_values.copy_(tokens[0])
+        return model
 
     # ---- model --------------------------------------------------------------------------------------------
     def prototypes(self, states: torch.Tensor | None = None, codes: torch.Tensor | None = None, n: int | None = None):
@@ -244,7 +253,8 @@ class RPG(Generator):
         B, L, ts = tokens.shape
         proto = self.prototypes(batch.get("index"), batch.get("code"), n=B).reshape(B * L, -1)
         x0 = tokens.reshape(B * L, ts)
-        pick = torch.randperm(B * L, device=x0.device)[: self.config.diffusion_batch]
+        free = (~self.fixed).expand(B, L).reshape(-1).nonzero().flatten()          # fixed tokens are not learned
+        pick = free[torch.randperm(len(free), device=x0.device)[: self.config.diffusion_batch]]
         x0, proto = x0[pick], proto[pick]
         keep = ~torch.isnan(x0)
         x0 = x0.nan_to_num()
@@ -274,6 +284,7 @@ class RPG(Generator):
 
         states: permutation-state indices (default: spread over the training checkpoints); codes: [n, 10] task codes.
         chunk: tokens denoised together — "sequential" (1), "partial" (256, official default), "parallel" (all), or an int.
+        Tokens that are identical in every training checkpoint are copied from the zoo, not denoised.
         """
         dev = next(self.parameters()).device
         self.eval()
@@ -283,20 +294,23 @@ class RPG(Generator):
         codes = None if codes is None else torch.as_tensor(codes, device=dev).reshape(-1, self.config.code_dim).expand(n, -1)
         proto = self.prototypes(states, codes, n=n)                             # (n, L, d)
         L, ts = self.tokenizer.num_tokens, self.tokenizer.config.token_size
-        proto = proto.reshape(n * L, -1).float()
+        free = (~self.fixed).expand(n, L).reshape(-1)
+        proto = proto.reshape(n * L, -1).float()[free]
         g = torch.Generator().manual_seed(seed)
-        x = torch.randn(n * L, 1, ts, generator=g).to(dev)
+        x = torch.randn(len(proto), 1, ts, generator=g).to(dev)
         sched = self.ddpm if steps is None else DDIM(self.ddpm, steps, eta)
-        size = {"sequential": 1, "partial": 256, "parallel": n * L}.get(chunk, chunk) if isinstance(chunk, str) else chunk
+        size = {"sequential": 1, "partial": 256, "parallel": max(1, len(x))}.get(chunk, chunk) if isinstance(chunk, str) else chunk
         if not isinstance(size, int) or size < 1:
             raise ValueError(f"chunk must be sequential, partial, parallel or a positive int, got {chunk!r}")
-        for c0 in range(0, n * L, size):
+        for c0 in range(0, len(x), size):
             xc, pc = x[c0: c0 + size], proto[c0: c0 + size]
             for t in sched.timesteps:
                 tt = torch.full((len(xc),), int(t), device=dev)
                 xc = sched.step(self.denoiser(xc, tt, pc).float(), int(t), xc, generator=g)
             x[c0: c0 + size] = xc
-        return x.reshape(n, L, ts)
+        out = self.fixed_values.expand(n, L, ts).clone().reshape(n * L, ts)
+        out[free] = x[:, 0]
+        return out.reshape(n, L, ts)
 
 
 GENERATORS.register("rpg", RPGConfig, help="Recurrent diffusion parameter generation (RPG)")(RPG)
