@@ -83,7 +83,8 @@ def test_chunked_sampling_modes_agree(zoo):
 
 
 def test_task_conditioned_rpg_adds_the_code_to_head_tokens_only(task_zoo):
-    rpg = RPG.from_zoo(task_zoo, RPGConfig(backbone="mlp", permutation_state=False, condition="head", **TINY))
+    seen = torch.tensor([i for i, c in enumerate(task_zoo.manifest["checkpoints"]) if not c["unseen"]])
+    rpg = RPG.from_zoo(task_zoo.subset(seen), RPGConfig(backbone="mlp", permutation_state=False, condition="head", **TINY))
     head = rpg.cond_tokens.bool()
     assert 0 < head.sum() < len(head)
     pos = rpg.pos[None].expand(1, -1, -1)
@@ -94,8 +95,7 @@ def test_task_conditioned_rpg_adds_the_code_to_head_tokens_only(task_zoo):
         rpg.prototypes(None, code)
     changed = (inputs[0] - pos).abs().sum(-1)[0] > 0
     assert torch.equal(changed, head)
-    seen = torch.tensor([i for i, c in enumerate(task_zoo.manifest["checkpoints"]) if not c["unseen"]])
-    rpg.fit(task_zoo, TrainConfig(steps=2, device="cpu"), batch_size=4, subset=seen, progress=False)
+    rpg.fit(task_zoo.subset(seen), TrainConfig(steps=2, device="cpu"), batch_size=4, progress=False)
     flat = rpg.generate(2, seed=0, steps=3, codes=task_zoo.codes[:2])
     assert flat.shape == (2, task_zoo.num_params)
     # the shared frozen backbone is identical in every checkpoint: copied exactly, never generated

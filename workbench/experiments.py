@@ -11,8 +11,6 @@ import json
 import multiprocessing as mp
 import resource
 import time
-from pathlib import Path
-
 import torch
 
 from . import evaluate
@@ -34,7 +32,7 @@ def _build(method: str, zoo, preset, overrides: dict) -> Generator:
     raise KeyError(f"unknown method {method!r}; available: {', '.join(METHODS)}")
 
 
-def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = None, subset=None,
+def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = None,
             batch_size: int | None = None, progress: bool = True, **overrides) -> tuple[Generator, dict]:
     """Train `method` on `zoo` with the preset's settings (+ overrides), or reload the identical earlier run.
 
@@ -43,18 +41,17 @@ def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = Non
     """
     torch.manual_seed(seed)
     gen = _build(method, zoo, preset, overrides)
-    cfg = preset.train_config(method, seed=seed, **(train or {}))   # train: TrainConfig overrides, e.g. {"steps": 300}
+    cfg = preset.train_config(method, seed=seed, **{"checkpoint_every": 100, **(train or {})})   # train: TrainConfig overrides, e.g. {"steps": 300}
     batch = batch_size or (preset.pdiff_batch if method == "pdiff" else preset.rpg_batch)
-    key = json.dumps({"gen": gen.config.to_dict(), "train": cfg.to_dict(), "zoo": str(zoo.path), "batch": batch,
-                      "subset": None if subset is None else torch.as_tensor(subset).tolist()}, sort_keys=True)
-    run = zoos_dir() / preset.name / "generators" / f"{Path(str(zoo.path)).name}-{method}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+    key = json.dumps({"gen": gen.config.to_dict(), "train": cfg.to_dict(), "zoo": zoo.fingerprint(), "batch": batch},
+                     sort_keys=True)
+    run = zoos_dir() / preset.name / "generators" / f"{zoo.net}-{len(zoo)}-{method}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     final = run / "final"
     if (final / "config.json").exists():
         meta = json.loads((run / "info.json").read_text())
         return load(final), {**meta, "cached": True}
     t0 = time.perf_counter()
-    kw = {"subset": subset} if subset is not None else {}
-    hist = gen.fit(zoo, cfg, batch_size=batch, out=run / "train", progress=progress, **kw)
+    hist = gen.fit(zoo, cfg, batch_size=batch, out=run / "train", progress=progress)
     info = {"seconds": round(time.perf_counter() - t0, 1), "steps": cfg.steps, "final_loss": hist[-1]["loss"],
             "train_seconds": round(hist[-1]["seconds"], 1)}
     gen.save(final)

@@ -15,6 +15,7 @@ Recipes:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 import time
@@ -187,6 +188,21 @@ class Zoo:
     def head_mask(self) -> torch.Tensor:
         """[D] mask of the classifier head's coordinates."""
         return self.layout.select(head_name(self.build_net()) + ".")
+
+    def subset(self, indices) -> "Zoo":
+        """A zoo of the given checkpoints only (in memory; e.g. the seen tasks, or the first k seeds)."""
+        idx = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
+        if len(idx) == 0 or idx.min() < 0 or idx.max() >= len(self):
+            raise ValueError(f"subset indices must be in [0, {len(self)}), got {idx.tolist()[:10]}")
+        manifest = {**self.manifest, "checkpoints": [self.manifest["checkpoints"][i] for i in idx.tolist()],
+                    "subset_of": str(self.path), "subset": idx.tolist()}
+        return Zoo({k: v[idx] for k, v in self.stacked.items()}, manifest)
+
+    def fingerprint(self) -> str:
+        """A short hash of the checkpoints and the net: equal zoos, equal fingerprints."""
+        h = hashlib.sha1(self.flat.numpy().tobytes())
+        h.update(json.dumps([self.net, self.net_kwargs], sort_keys=True).encode())
+        return h.hexdigest()[:12]
 
     def dataset(self) -> Dataset:
         return load_dataset(self.manifest["dataset"], **self.manifest.get("dataset_kwargs", {}))

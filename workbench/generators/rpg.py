@@ -264,16 +264,13 @@ class RPG(Generator):
         target = self.ddpm.target(x0, eps, t)
         return ((out.float() - target) ** 2 * keep).sum() / keep.sum().clamp_min(1)
 
-    def fit(self, zoo, cfg: TrainConfig, *, batch_size: int = 8, out=None, progress: bool = True,
-            subset: torch.Tensor | None = None) -> list[dict]:
-        """Train on the zoo's checkpoints (or the `subset` of their indices, e.g. the seen tasks)."""
+    def fit(self, zoo, cfg: TrainConfig, *, batch_size: int = 8, out=None, progress: bool = True) -> list[dict]:
+        """Train on the zoo's checkpoints (pass `zoo.subset(seen)` to train on the seen tasks only)."""
         tensors = {"tokens": self.tokenizer.encode(zoo.flat), "index": torch.arange(len(zoo))}
         if self.code_mlp is not None:
             if zoo.codes is None:
                 raise ValueError("a task-conditioned RPG needs a zoo of tasks (checkpoints with codes)")
             tensors["code"] = zoo.codes
-        if subset is not None:
-            tensors = {k: v[subset] for k, v in tensors.items()}
         return fit(self, sampler(tensors, batch_size, seed=cfg.seed), cfg, out=out, progress=progress)
 
     # ---- sampling -----------------------------------------------------------------------------------------
