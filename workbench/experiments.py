@@ -49,14 +49,14 @@ def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = Non
     final = run / "final"
     if (final / "config.json").exists():
         meta = json.loads((run / "info.json").read_text())
-        return load(final), {**meta, "cached": True}
+        return load(final), {**meta, "cached": True, "path": str(final)}
     t0 = time.perf_counter()
     hist = gen.fit(zoo, cfg, batch_size=batch, out=run / "train", progress=progress)
-    info = {"seconds": round(time.perf_counter() - t0, 1), "steps": cfg.steps, "final_loss": hist[-1]["loss"],
-            "train_seconds": round(hist[-1]["seconds"], 1)}
+    seconds = round(time.perf_counter() - t0, 1)   # wall clock of this call (all stages; a resumed run: the rest)
+    info = {"seconds": seconds, "steps": cfg.steps, "final_loss": hist[-1]["loss"], "train_seconds": seconds}
     gen.save(final)
     (run / "info.json").write_text(json.dumps(info))
-    return gen, {**info, "cached": False}
+    return gen, {**info, "cached": False, "path": str(final)}
 
 
 def generate_timed(gen: Generator, n: int, *, seed: int = 0, **kw) -> tuple[torch.Tensor, float]:
@@ -110,8 +110,11 @@ def task_rows(gen: Generator, zoo, indices, X, y, *, n: int, seed: int = 0) -> t
 
 
 # ---- cost ---------------------------------------------------------------------------------------------------
+# Peak memory is measured around a `run` callable made by a setup function: imports, data and the model are the
+# baseline, what `run` allocates on top is the cost. CPU: in a fresh spawned process (peak RSS cannot be reset
+# inside one). CUDA: torch.cuda.max_memory_allocated in this process.
 
-def _train_run(method: str, zoo_path: str, preset, steps: int, device: str, overrides: dict) -> None:
+def _setup_train(method: str, zoo_path: str, preset, steps: int, device: str, overrides: dict):
     from .zoo import Zoo
 
     zoo = Zoo.load(zoo_path)
@@ -120,48 +123,74 @@ def _train_run(method: str, zoo_path: str, preset, steps: int, device: str, over
     if method == "pdiff":   # both stages `steps` long
         gen = gen.__class__(gen.config.replace(ae_steps=steps), gen.tokenizer, gen.target)
     batch = preset.pdiff_batch if method == "pdiff" else preset.rpg_batch
-    gen.fit(zoo, preset.train_config(method, steps=steps, device=device), batch_size=batch, progress=False)
+    cfg = preset.train_config(method, steps=steps, device=device)
+    return lambda: gen.fit(zoo, cfg, batch_size=batch, progress=False)
 
 
-def _child(q, fn, args):
-    zoo_path = args[1]
-    from .zoo import Zoo
+def _setup_sample(path: str, n: int, device: str, kw: dict):
+    from .fit import resolve_device
 
-    Zoo.load(zoo_path)                                     # data and imports are part of the baseline, not the cost
+    gen = load(path).to(resolve_device(device))
+    return lambda: gen.generate(n, **kw)
+
+
+def _rss_mb(field: str) -> float | None:
     try:
-        import transformers.models.mamba2.modeling_mamba2  # noqa: F401
-    except ImportError:
+        for line in open("/proc/self/status"):
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
         pass
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return None
+
+
+def _child(q, setup, args):
+    import gc
+
+    run = setup(*args)
+    gc.collect()
+    try:  # Linux: reset the peak RSS (VmHWM) to the current RSS, so the peak is this run's alone
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        base = _rss_mb("VmRSS")
+    except OSError:  # elsewhere: the peak so far (imports and loading included) is the baseline
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
-    fn(*args)
-    q.put({"seconds": time.perf_counter() - t0, "baseline_mb": base / 1024,
-           "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    run()
+    seconds = time.perf_counter() - t0
+    peak = _rss_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    q.put({"seconds": seconds, "baseline_mb": base, "peak_mb": peak})
 
 
-def train_cost(method: str, zoo, preset, steps: int, *, device: str = "cpu", **overrides) -> dict:
-    """Seconds per step and peak memory of `steps` training steps of a fresh generator (nothing saved).
-
-    CPU: measured in a fresh (spawned) process, since peak RSS cannot be reset inside one; extra_mb is the peak
-    minus the RSS after imports and loading the zoo. CUDA: torch.cuda.max_memory_allocated in this process.
-    """
-    args = (method, str(zoo.path), preset, steps, device, overrides)
+def measure(setup, *args, device: str = "cpu") -> dict:
+    """{seconds, baseline_mb, peak_mb, extra_mb} of setup(*args)() (see above for what counts)."""
     if torch.device(device).type == "cuda":
+        run = setup(*args)
+        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
         t0 = time.perf_counter()
-        _train_run(*args)
+        run()
         torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated()
-        out = {"seconds": time.perf_counter() - t0, "baseline_mb": base / 2**20, "peak_mb": peak / 2**20}
+        out = {"seconds": time.perf_counter() - t0, "baseline_mb": base / 2**20, "peak_mb": torch.cuda.max_memory_allocated() / 2**20}
     else:
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
-        p = ctx.Process(target=_child, args=(q, _train_run, args))
+        p = ctx.Process(target=_child, args=(q, setup, args))
         p.start()
         p.join()
         if p.exitcode:
-            raise RuntimeError(f"train_cost({method!r}): the measured run failed in its process (exit code {p.exitcode})")
+            raise RuntimeError(f"measure({setup.__name__}): the measured run failed in its process (exit code {p.exitcode})")
         out = q.get()
-    total_steps = 2 * steps if method == "pdiff" else steps
-    return {**out, "extra_mb": out["peak_mb"] - out["baseline_mb"], "seconds_per_step": out["seconds"] / total_steps}
+    return {**out, "extra_mb": out["peak_mb"] - out["baseline_mb"]}
+
+
+def train_cost(method: str, zoo, preset, steps: int, *, device: str = "cpu", **overrides) -> dict:
+    """Seconds per step and peak memory of `steps` training steps of a fresh generator on a saved zoo (nothing saved)."""
+    out = measure(_setup_train, method, str(zoo.path), preset, steps, device, overrides, device=device)
+    return {**out, "seconds_per_step": out["seconds"] / (2 * steps if method == "pdiff" else steps)}
+
+
+def sample_cost(path, n: int = 1, *, device: str = "cpu", **sample_kw) -> dict:
+    """Time and peak memory of generating n models with the saved generator at `path`."""
+    return measure(_setup_sample, str(path), n, device, sample_kw, device=device)

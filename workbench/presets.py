@@ -47,6 +47,8 @@ class Preset(Config):
     pdiff_steps: int = 1000
     pdiff_batch: int = 50
     ablation_steps: int = 300                        # per ablation row (CNN-s)
+    ablation: dict = field(default_factory=dict)     # RPGConfig overrides applied to every ablation row
+    sampler_steps: tuple[int, ...] = (5, 20, 60, 100, 200, 0)   # RPG Table 7 rows; 0 = DDPM through all T steps
     task_steps: int = 600                            # task-conditioned RPG on the seen task codes
     task_batch: int = 64
 
@@ -108,12 +110,13 @@ PRESETS: dict[str, Preset] = {
                     epochs=2, n_checkpoints=5, n_seeds=3, n_tasks=24, n_unseen=4, head_epochs=2, n_eval=4,
                     rpg=SMOKE_RPG, rpg_token_size=32, rpg_max_tokens=64, rpg_diffusion_values=64 * 32, rpg_steps=20,
                     pdiff={"enc_channels": (4, 8), "channels": (8, 16, 8), "ae_steps": 20}, pdiff_steps=20, pdiff_batch=4,
-                    ablation_steps=10, task_steps=20, task_batch=8),
+                    ablation_steps=10, task_steps=20, task_batch=8, sampler_steps=(5, 60),
+                    net_kwargs={"mlp": {"hidden": [8]}}),
     # MLP 784-256-10: 203,530 params. p-diff: 6 stride-2 stages and a narrower latent U-Net keep its 204k-param run
     # within CPU minutes; its memory still grows with the flat length, which is what Figs. 7-8 compare.
     "small": Preset(name="small", net_kwargs={"mlp": {"hidden": [256]}},
                     pdiff={"enc_channels": (8, 16, 32, 64, 64, 64), "channels": (16, 32, 64, 32, 16), "ae_steps": 600},
-                    pdiff_steps=600, pdiff_batch=16),
+                    pdiff_steps=600, pdiff_batch=16, ablation={"channels": (16, 32, 64, 32, 16)}),
     # CIFAR-10 binary release under $WORKBENCH_DATA/cifar10; RPG's CNN-s/CNN-m protocol (SGD 1e-2, 50 epochs, 50 ckpts).
     "paper": Preset(name="paper", dataset="cifar10", zoo_nets=("cnn_s", "cnn_m", "resnet"), epochs=50,
                     n_checkpoints=50, n_seeds=10, head_epochs=20,
