@@ -27,3 +27,31 @@ def test_00_zoos_writes_sane_report(tmp_path):
         assert (io.figures_dir() / f).stat().st_size > 0
     md = (io.reports_dir() / "00_zoos.md").read_text()
     assert "| zoo | recipe | net | params |" in md
+
+
+@pytest.mark.notebook
+def test_01_rpg_main_rows_carry_the_issue_columns(tmp_path):
+    res = reproduce.run([io.ROOT / "notebooks" / "01_rpg_main.ipynb"], "smoke", out_dir=tmp_path)
+    assert res == {"01_rpg_main": "ok"}
+    report = json.loads((io.reports_dir() / "01_rpg_main.json").read_text())
+    rows = report["tables"]["main_results"]
+    assert {"RPG", "p-diff", "original", "checkpoint average", "per-coordinate gaussian"} <= {r["method"] for r in rows}
+    for r in rows:
+        assert {"zoo", "method", "params", "best", "mean", "median", "min", "std", "original_mean", "max_iou"} <= set(r)
+        assert 0 <= r["min"] <= r["mean"] <= r["best"] <= 100 and 0 <= r["max_iou"] <= 1
+    assert len({r["zoo"] for r in rows}) == 3   # smoke: two last_epoch zoos + the seeds zoo
+    assert {v["method"] for v in report["tables"]["targets"]} == {"RPG", "p-diff"}
+    assert any(f.startswith("01_rpg_main__scatter_") for f in report["figures"])
+
+
+@pytest.mark.notebook
+def test_04_rpg_unseen_rows_carry_the_issue_columns(tmp_path):
+    res = reproduce.run([io.ROOT / "notebooks" / "04_rpg_unseen.ipynb"], "smoke", out_dir=tmp_path)
+    assert res == {"04_rpg_unseen": "ok"}
+    t = json.loads((io.reports_dir() / "04_rpg_unseen.json").read_text())["tables"]
+    assert len(t["unseen_codes"]) == 4   # smoke: n_unseen
+    for r in t["unseen_codes"] + t["seen_codes"]:
+        assert set(r) == {"code", "original", "generated_best", "generated_mean", "generated_std", "majority_baseline"}
+        assert len(r["code"]) == 10 and 50 <= r["majority_baseline"] <= 100 and 0 <= r["generated_mean"] <= 100
+    for r in t["flipped"]:
+        assert [int(a) + int(b) for a, b in zip(r["code"], r["flipped"])] == [1] * 10
