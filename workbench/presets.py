@@ -89,12 +89,12 @@ class Preset(Config):
         while -(-zoo.num_params // ts) > self.rpg_max_tokens:
             ts *= 2
         kw = {"token_size": ts, "diffusion_batch": max(1, self.rpg_diffusion_values // ts), **self.rpg, **overrides}
-        return RPGConfig(**kw)
+        return RPGConfig.from_dict(kw)      # from_dict: JSON lists (preset dicts round-trip as JSON) become tuples
 
     def pdiff_config(self, **overrides):
         from .generators.pdiff import PDiffConfig
 
-        return PDiffConfig(**{**self.pdiff, **overrides})
+        return PDiffConfig.from_dict({**self.pdiff, **overrides})
 
     def train_config(self, method: str = "rpg", **overrides):
         """TrainConfig of a generator: steps/lr of `method` (rpg / pdiff / ablation), the preset's device."""
@@ -104,21 +104,21 @@ class Preset(Config):
         return TrainConfig(**{"steps": steps, "lr": self.rpg_lr, "device": self.device, **overrides})
 
 
-SMOKE_RPG = {"d_model": 32, "n_layers": 1, "d_state": 8, "channels": (8, 16, 32, 16, 8)}
+SMOKE_RPG = {"d_model": 32, "n_layers": 1, "d_state": 8, "channels": [8, 16, 32, 16, 8]}
 
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(name="smoke", dataset_kwargs={"max_train": 500, "max_test": 200}, zoo_nets=("cnn_s", "mlp"),
                     epochs=2, n_checkpoints=5, n_seeds=3, n_tasks=24, n_unseen=4, head_epochs=2, n_eval=4,
                     rpg=SMOKE_RPG, rpg_token_size=32, rpg_max_tokens=64, rpg_diffusion_values=64 * 32, rpg_steps=20,
-                    pdiff={"enc_channels": (4, 8), "channels": (8, 16, 8), "ae_steps": 20}, pdiff_steps=20, pdiff_batch=4,
+                    pdiff={"enc_channels": [4, 8], "channels": [8, 16, 8], "ae_steps": 20}, pdiff_steps=20, pdiff_batch=4,
                     ablation_steps=10, task_steps=20, task_batch=8, sampler_steps=(5, 60),
                     net_kwargs={"mlp": {"hidden": [8]}}),
     # MLP 784-256-10: 203,530 params. p-diff: 6 stride-2 stages and a narrower latent U-Net keep its 204k-param run
     # within CPU minutes; its memory still grows with the flat length, which is what Figs. 7-8 compare.
     "small": Preset(name="small", net_kwargs={"mlp": {"hidden": [256]}},
-                    pdiff={"enc_channels": (8, 16, 32, 64, 64, 64), "channels": (16, 32, 64, 32, 16), "ae_steps": 600},
+                    pdiff={"enc_channels": [8, 16, 32, 64, 64, 64], "channels": [16, 32, 64, 32, 16], "ae_steps": 600},
                     # measured: ~4 s per p-diff step on the 204k-param MLP here, so p-diff stops at LeNet-5's size
-                    pdiff_steps=600, pdiff_batch=16, pdiff_max_params=60_000, ablation={"channels": (16, 32, 64, 32, 16)}),
+                    pdiff_steps=600, pdiff_batch=16, pdiff_max_params=60_000, ablation={"channels": [16, 32, 64, 32, 16]}),
     # CIFAR-10 binary release under $WORKBENCH_DATA/cifar10; RPG's CNN-s/CNN-m protocol (SGD 1e-2, 50 epochs, 50 ckpts).
     "paper": Preset(name="paper", dataset="cifar10", zoo_nets=("cnn_s", "cnn_m", "resnet"), epochs=50,
                     n_checkpoints=50, n_seeds=10, head_epochs=20,
