@@ -48,7 +48,6 @@ class Preset(Config):
     pdiff_batch: int = 50
     pdiff_max_params: int = 10_000_000               # larger zoos: p-diff is not run (reported, like the paper's OOM)
     ablation_steps: int = 300                        # per ablation row (CNN-s)
-    ablation: dict = field(default_factory=dict)     # RPGConfig overrides applied to every ablation row
     sampler_steps: tuple[int, ...] = (5, 20, 60, 100, 200, 0)   # RPG Table 7 rows; 0 = DDPM through all T steps
     task_steps: int = 600                            # task-conditioned RPG on the seen task codes
     task_batch: int = 64
@@ -115,10 +114,14 @@ PRESETS: dict[str, Preset] = {
                     net_kwargs={"mlp": {"hidden": [8]}}),
     # MLP 784-256-10: 203,530 params. p-diff: 6 stride-2 stages and a narrower latent U-Net keep its 204k-param run
     # within CPU minutes; its memory still grows with the flat length, which is what Figs. 7-8 compare.
-    "small": Preset(name="small", net_kwargs={"mlp": {"hidden": [256]}},
+    # RPG: U-Net [1,16,32,64,32,16,1] (paper: [1,32,64,128,64,32,1]) so that 800 steps fit the 204k-param MLP in CPU
+    # minutes -- measured on the MLP zoo: 400 steps of the paper's U-Net reach 91.4 % (originals 94.3), 800 steps of
+    # this one 94.4 (and generate 3x faster).
+    "small": Preset(name="small", net_kwargs={"mlp": {"hidden": [256]}}, rpg={"channels": [16, 32, 64, 32, 16]},
+                    rpg_steps=800,
                     pdiff={"enc_channels": [8, 16, 32, 64, 64, 64], "channels": [16, 32, 64, 32, 16], "ae_steps": 600},
                     # measured: ~4 s per p-diff step on the 204k-param MLP here, so p-diff stops at LeNet-5's size
-                    pdiff_steps=600, pdiff_batch=16, pdiff_max_params=60_000, ablation={"channels": [16, 32, 64, 32, 16]}),
+                    pdiff_steps=600, pdiff_batch=16, pdiff_max_params=60_000),
     # CIFAR-10 binary release under $WORKBENCH_DATA/cifar10; RPG's CNN-s/CNN-m protocol (SGD 1e-2, 50 epochs, 50 ckpts).
     "paper": Preset(name="paper", dataset="cifar10", zoo_nets=("cnn_s", "cnn_m", "resnet"), epochs=50,
                     n_checkpoints=50, n_seeds=10, head_epochs=20,
