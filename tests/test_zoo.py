@@ -156,3 +156,14 @@ def test_tasks_zoo_whole_nets(tmp_path):
     head = zoo.head_mask()
     assert len(zoo) == 3 and not torch.equal(zoo.flat[0, ~head], zoo.flat[1, ~head])  # every net trained on its own
     assert (zoo.accuracies > 0.5).all()
+
+
+def test_atomic_write_gives_the_permissions_open_would(tmp_path):
+    old = os.umask(0o022)
+    try:
+        io.atomic_write_text(tmp_path / "report.md", "x")
+        assert (tmp_path / "report.md").stat().st_mode & 0o777 == 0o644
+        assert (tmp_path / "report.md").read_text() == "x"
+        assert [p.name for p in tmp_path.iterdir()] == ["report.md"]      # no temp file left behind
+    finally:
+        os.umask(old)
