@@ -2,7 +2,7 @@
 
     gen, info = trained("rpg", zoo, preset, seed=0)            # cached under $WORKBENCH_ZOOS/<preset>/generators/
     rows, points = compare(zoo, {"RPG": gen}, preset, X, y)      # table rows + per-model (accuracy, max IoU)
-    peak = peak_memory(train_steps_fn)                          # peak RSS (CPU, subprocess) / CUDA bytes
+    cost = train_cost("rpg", zoo, preset, steps=5)              # seconds/step, peak RSS (CPU) or CUDA memory
 """
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ from .generators import Generator, load
 from .io import zoos_dir
 
 METHODS = ("rpg", "pdiff")
+
+
+def _batch(method: str, preset) -> int:
+    return preset.pdiff_batch if method == "pdiff" else preset.rpg_batch
 
 
 def _build(method: str, zoo, preset, overrides: dict) -> Generator:
@@ -42,7 +46,7 @@ def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = Non
     torch.manual_seed(seed)
     gen = _build(method, zoo, preset, overrides)
     cfg = preset.train_config(method, seed=seed, **{"checkpoint_every": 100, **(train or {})})   # train: TrainConfig overrides, e.g. {"steps": 300}
-    batch = batch_size or (preset.pdiff_batch if method == "pdiff" else preset.rpg_batch)
+    batch = batch_size or _batch(method, preset)
     key = json.dumps({"gen": gen.config.to_dict(), "train": cfg.to_dict(), "zoo": zoo.fingerprint(), "batch": batch},
                      sort_keys=True)
     run = zoos_dir() / preset.name / "generators" / f"{zoo.net}-{len(zoo)}-{method}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
@@ -122,9 +126,8 @@ def _setup_train(method: str, zoo_path: str, preset, steps: int, device: str, ov
     gen = _build(method, zoo, preset, overrides)
     if method == "pdiff":   # both stages `steps` long
         gen = gen.__class__(gen.config.replace(ae_steps=steps), gen.tokenizer, gen.target)
-    batch = preset.pdiff_batch if method == "pdiff" else preset.rpg_batch
     cfg = preset.train_config(method, steps=steps, device=device)
-    return lambda: gen.fit(zoo, cfg, batch_size=batch, progress=False)
+    return lambda: gen.fit(zoo, cfg, batch_size=_batch(method, preset), progress=False)
 
 
 def _setup_sample(path: str, n: int, device: str, kw: dict):
