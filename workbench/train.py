@@ -7,17 +7,23 @@ Each step seeds torch's RNG from (seed, step), so the model's own randomness (ti
 is a function of the step: a run killed and resumed from its last checkpoint continues exactly as one that never
 stopped. Checkpoints (model + optimizer, safetensors) are written atomically every `checkpoint_every` steps.
 On CUDA the forward runs under bf16 autocast; on CPU it stays float32.
+
+Under `torchrun --nproc_per_node N` the same call trains with DistributedDataParallel (NCCL on CUDA, one GPU per
+process; gloo on CPU): process r draws batch `step * N + r` and seeds its randomness the same way, so the global
+batch is N x batch_size, a resumed run still continues exactly, and rank 0 alone writes checkpoints and the bar.
 """
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -61,6 +67,28 @@ def sampler(tensors: dict[str, torch.Tensor], batch_size: int, *, seed: int = 0)
     return batch
 
 
+def world() -> tuple[int, int]:
+    """(rank, world size) of this process: (0, 1) unless running under torchrun / an initialised process group."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def is_main() -> bool:
+    """True on the process that should write files (rank 0, or the only process)."""
+    return world()[0] == 0
+
+
+def _setup_distributed(dev: torch.device) -> torch.device:
+    """Join torchrun's process group (once per process); on CUDA each process takes GPU LOCAL_RANK."""
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(dev)
+    return dev
+
+
 def _lr_factor(cfg: TrainConfig, step: int) -> float:
     if step < cfg.warmup:
         return (step + 1) / cfg.warmup
@@ -102,37 +130,49 @@ def fit(model: nn.Module, batches: Callable[[int], dict], cfg: TrainConfig = Tra
     With `out`, the run checkpoints to out/train_state.safetensors and resumes from it when present.
     """
     dev = resolve_device(cfg.device)
+    rank, size = world()
+    if size > 1:
+        dev = _setup_distributed(dev)
     model.to(dev).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = Path(out) / STATE_FILE if out is not None else None
     start, history = 0, []
     if state is not None and state.exists():
         start, history = _load_state(state, model, opt, dev)
+    # find_unused_parameters: a stage may leave parts of the model out of the loss (p-diff trains its AE, then its U-Net)
+    net = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if size > 1 else model
     use_amp = cfg.amp and dev.type == "cuda"
     t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
     running = math.nan
-    with tqdm(total=cfg.steps, initial=start, desc=type(model).__name__, disable=None if progress else True) as bar:
+    with tqdm(total=cfg.steps, initial=start, desc=type(model).__name__, disable=None if progress and rank == 0 else True) as bar:
         for step in range(start, cfg.steps):
-            torch.manual_seed(cfg.seed * 1_000_003 + step)
+            draw = step * size + rank                      # = step in a single process
+            torch.manual_seed(cfg.seed * 1_000_003 + draw)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * _lr_factor(cfg, step)
-            batch = {k: v.to(dev) for k, v in batches(step).items()}
+            batch = {k: v.to(dev) for k, v in batches(draw).items()}
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss = model(batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"step {step}: loss is {loss.item()}; lower the learning rate or enable grad_clip")
+                loss = net(batch)
+            mean_loss = loss.detach().float()
+            if size > 1:                                   # every process sees the same mean, so all raise together
+                dist.all_reduce(mean_loss)
+                mean_loss /= size
+            if not torch.isfinite(mean_loss):
+                raise FloatingPointError(f"step {step}: loss is {mean_loss.item()}; lower the learning rate or enable grad_clip")
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()                                # DDP averages the gradients over processes here
             if cfg.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
-            v = loss.item()
+            v = mean_loss.item()
             running = v if math.isnan(running) else 0.95 * running + 0.05 * v
             bar.update(1)
             if (step + 1) % log_every == 0 or step + 1 == cfg.steps:
                 history.append({"step": step + 1, "loss": running, "seconds": time.perf_counter() - t0})
                 bar.set_postfix(loss=f"{running:.4f}")
-            if state is not None and ((cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0) or step + 1 == cfg.steps):
+            if state is not None and rank == 0 and ((cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0) or step + 1 == cfg.steps):
                 _save_state(state, model, opt, step + 1, history)
+    if size > 1:
+        dist.barrier()                                     # the final checkpoint is on disk before any process goes on
     model.eval()
     return history
