@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -146,3 +148,18 @@ class _NaN(torch.nn.Module):
 
     def forward(self, batch):
         return self.w * float("nan")
+
+
+def test_trained_generators_are_cached_and_a_half_saved_run_is_finished(zoo, tmp_path, monkeypatch):
+    from workbench import experiments
+
+    monkeypatch.setenv("WORKBENCH_ZOOS", str(tmp_path))
+    preset = presets.get("smoke")
+    gen, info = experiments.trained("rpg", zoo, preset, train={"steps": 4}, progress=False, **TINY)
+    again, info2 = experiments.trained("rpg", zoo, preset, train={"steps": 4}, progress=False, **TINY)
+    assert not info["cached"] and info2["cached"] and info2["steps"] == 4
+    assert torch.equal(gen.generate(2, seed=3, steps=5), again.generate(2, seed=3, steps=5))
+    (Path(info["path"]).parent / "info.json").unlink()        # killed after saving the weights, before info.json
+    redo, info3 = experiments.trained("rpg", zoo, preset, train={"steps": 4}, progress=False, **TINY)
+    assert not info3["cached"] and info3["final_loss"] == info["final_loss"]    # resumed at its last step, not retrained
+    assert torch.equal(gen.generate(2, seed=3, steps=5), redo.generate(2, seed=3, steps=5))

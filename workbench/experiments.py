@@ -15,7 +15,8 @@ import torch
 
 from . import evaluate
 from .generators import Generator, load
-from .io import zoos_dir
+from .io import atomic_write_text, zoos_dir
+from .train import is_main
 
 METHODS = ("rpg", "pdiff")
 
@@ -51,15 +52,16 @@ def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = Non
                      sort_keys=True)
     run = zoos_dir() / preset.name / "generators" / f"{zoo.net}-{len(zoo)}-{method}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     final = run / "final"
-    if (final / "config.json").exists():
+    if (run / "info.json").exists():               # written last: a run killed while saving resumes at its end and saves again
         meta = json.loads((run / "info.json").read_text())
         return load(final), {**meta, "cached": True, "path": str(final)}
     t0 = time.perf_counter()
     hist = gen.fit(zoo, cfg, batch_size=batch, out=run / "train", progress=progress)
     seconds = round(time.perf_counter() - t0, 1)   # wall clock of this call (all stages; a resumed run: the rest)
     info = {"seconds": seconds, "steps": cfg.steps, "final_loss": hist[-1]["loss"], "train_seconds": seconds}
-    gen.save(final)
-    (run / "info.json").write_text(json.dumps(info))
+    if is_main():                                  # under torchrun every process trained the same model; one writes
+        gen.save(final)
+        atomic_write_text(run / "info.json", json.dumps(info))
     return gen, {**info, "cached": False, "path": str(final)}
 
 
