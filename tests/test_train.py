@@ -59,3 +59,26 @@ def test_torchrun_two_cpu_processes_train_like_one_with_the_global_batch(tmp_pat
     assert (tmp_path / "run" / "train_state.safetensors").exists()          # written once, by rank 0
     torch.manual_seed(0)
     assert not torch.equal(ranks[0]["lin.weight"], Regression().lin.weight)  # it did train
+
+
+def test_ema_is_the_average_of_the_trajectory_and_resumes_exactly(tmp_path):
+    cfg = CFG.replace(ema=0.5, checkpoint_every=2)
+    torch.manual_seed(0)
+    plain = Regression()
+    trajectory = [plain.lin.weight.detach().clone()]
+    for s in range(CFG.steps):                       # the raw weights after each step, one step at a time
+        fit(plain, lambda k, s=s: draws()(s), CFG.replace(steps=s + 1), out=tmp_path / "plain", progress=False)
+        trajectory.append(plain.lin.weight.detach().clone())
+    expect = trajectory[0]
+    for w in trajectory[1:]:
+        expect = 0.5 * expect + 0.5 * w
+    torch.manual_seed(0)
+    straight = Regression()
+    fit(straight, draws(), cfg, progress=False)
+    torch.testing.assert_close(straight.lin.weight, expect)
+    torch.manual_seed(0)
+    first = Regression()
+    fit(first, draws(), cfg.replace(steps=3), out=tmp_path / "run", progress=False)   # "killed" after step 3
+    resumed = Regression()
+    fit(resumed, draws(), cfg, out=tmp_path / "run", progress=False)
+    assert torch.equal(resumed.lin.weight, straight.lin.weight)

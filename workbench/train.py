@@ -1,4 +1,4 @@
-"""One device-agnostic training loop for every generator.
+"""One device-agnostic training loop for every generator (AdamW, grad clip, warm-up/cosine, optional EMA).
 
     model = RPG(config, tokenizer)                        # any nn.Module whose forward(batch) returns the loss
     history = fit(model, sampler(tensors, batch_size=8), TrainConfig(steps=1000, lr=1e-3), out="runs/rpg")
@@ -45,11 +45,14 @@ class TrainConfig(Config):
     seed: int = 0
     device: str = "auto"
     amp: bool = True                    # bf16 autocast where the device is CUDA
+    ema: float = 0.0                    # > 0: keep an exponential moving average of the weights (e.g. 0.999);
+                                        # the model ends with the averaged weights
     checkpoint_every: int = 0           # 0: only at the end (needs `out`)
 
     def validate(self):
         check(self.steps >= 1 and self.lr > 0, f"steps >= 1 and lr > 0 required, got {self.steps}, {self.lr}")
         check(self.warmup >= 0 and self.checkpoint_every >= 0, "warmup and checkpoint_every must be >= 0")
+        check(0.0 <= self.ema < 1.0, f"ema must be in [0, 1), got {self.ema}")
 
 
 def sampler(tensors: dict[str, torch.Tensor], batch_size: int, *, seed: int = 0) -> Callable[[int], dict]:
@@ -97,8 +100,9 @@ def _lr_factor(cfg: TrainConfig, step: int) -> float:
     return 1.0
 
 
-def _save_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, step: int, history: list) -> None:
+def _save_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, step: int, history: list, ema: dict) -> None:
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"ema.{k}": v for k, v in ema.items()})
     names = {id(p): n for n, p in model.named_parameters()}
     for group in opt.param_groups:
         for p in group["params"]:
@@ -108,7 +112,7 @@ def _save_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, step: 
     io.save_tensors(path, {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=meta)
 
 
-def _load_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, device) -> tuple[int, list]:
+def _load_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, device, ema: dict) -> tuple[int, list]:
     from safetensors import safe_open
 
     with safe_open(str(path), "pt") as f:
@@ -120,6 +124,8 @@ def _load_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, device
         if k.startswith("opt."):
             name, field = k[4:].rsplit(".", 1)
             opt.state[params[name]][field] = v.to(device) if field != "step" else v
+        elif k.startswith("ema.") and k[4:] in ema:
+            ema[k[4:]].copy_(v)
     return int(meta["step"]), json.loads(meta["history"])
 
 
@@ -137,8 +143,9 @@ def fit(model: nn.Module, batches: Callable[[int], dict], cfg: TrainConfig = Tra
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = Path(out) / STATE_FILE if out is not None else None
     start, history = 0, []
+    ema = {k: p.detach().clone() for k, p in model.named_parameters()} if cfg.ema else {}
     if state is not None and state.exists():
-        start, history = _load_state(state, model, opt, dev)
+        start, history = _load_state(state, model, opt, dev, ema)
     # find_unused_parameters: a stage may leave parts of the model out of the loss (p-diff trains its AE, then its U-Net)
     net = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if size > 1 else model
     use_amp = cfg.amp and dev.type == "cuda"
@@ -164,6 +171,10 @@ def fit(model: nn.Module, batches: Callable[[int], dict], cfg: TrainConfig = Tra
             if cfg.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
+            if ema:
+                with torch.no_grad():
+                    for k, p in model.named_parameters():
+                        ema[k].lerp_(p, 1 - cfg.ema)         # ema <- decay * ema + (1 - decay) * p
             v = mean_loss.item()
             running = v if math.isnan(running) else 0.95 * running + 0.05 * v
             bar.update(1)
@@ -171,8 +182,12 @@ def fit(model: nn.Module, batches: Callable[[int], dict], cfg: TrainConfig = Tra
                 history.append({"step": step + 1, "loss": running, "seconds": time.perf_counter() - t0})
                 bar.set_postfix(loss=f"{running:.4f}")
             if state is not None and rank == 0 and ((cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0) or step + 1 == cfg.steps):
-                _save_state(state, model, opt, step + 1, history)
+                _save_state(state, model, opt, step + 1, history, ema)
     if size > 1:
         dist.barrier()                                     # the final checkpoint is on disk before any process goes on
+    if ema:
+        with torch.no_grad():
+            for k, p in model.named_parameters():
+                p.copy_(ema[k])
     model.eval()
     return history
