@@ -6,7 +6,6 @@ zoo's layout. It saves as one folder, `params.safetensors` + `config.json`, and 
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -63,7 +62,3 @@ def load(path: str | Path) -> Generator:
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     return model.eval()
 
-
-def describe(model: Generator) -> str:
-    n = sum(p.numel() for p in model.parameters())
-    return f"{model.name} ({n / 1e6:.2f}M params) for {model.target['net']}: {json.dumps(model.config.to_dict())}"

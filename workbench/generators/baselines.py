@@ -13,9 +13,14 @@ import torch
 from ..layout import Normalizer
 
 
+def spaced(n: int, total: int) -> torch.Tensor:
+    """n indices evenly spaced through range(total), cycled when n exceeds it."""
+    return torch.arange(n) * total // n if n <= total else torch.arange(n) % total
+
+
 def spread(zoo, n: int) -> torch.Tensor:
-    """n originals evenly spaced through the zoo (cycled when n exceeds it): the bases that noise is added to."""
-    return zoo.flat[(torch.arange(n) * len(zoo) // n) if n <= len(zoo) else torch.arange(n) % len(zoo)]
+    """n originals evenly spaced through the zoo: the bases that noise is added to."""
+    return zoo.flat[spaced(n, len(zoo))]
 
 
 def noise(zoo, sigma: float, n: int, *, seed: int = 0, normalizer: Normalizer | None = None) -> torch.Tensor:

@@ -82,9 +82,6 @@ class PDiff(Generator):
             self.decoder.eval()
         return self
 
-    def encode(self, x):                                                     # (B, 1, D) -> (B, C, D / 2^k)
-        return self.encoder(x)
-
     def forward(self, batch: dict) -> torch.Tensor:
         x = batch["tokens"]                                                     # (B, 1, D) NaN padding
         keep = ~torch.isnan(x)

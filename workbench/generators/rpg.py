@@ -30,6 +30,7 @@ from ..config import Config, check
 from ..tokenizers import Granularity, Tokenizer
 from ..train import TrainConfig, fit, sampler
 from . import GENERATORS, Generator
+from .baselines import spaced
 from .schedulers import DDIM, DDPM, Prediction
 
 Backbone = Literal["mamba", "lstm", "transformer", "mlp"]
@@ -286,7 +287,7 @@ class RPG(Generator):
         dev = next(self.parameters()).device
         self.eval()
         if self.states is not None and states is None:
-            states = torch.arange(n) * self.config.num_states // n if n <= self.config.num_states else torch.arange(n) % self.config.num_states
+            states = spaced(n, self.config.num_states)
         states = None if states is None else torch.as_tensor(states, device=dev).reshape(-1).expand(n)
         codes = None if codes is None else torch.as_tensor(codes, device=dev).reshape(-1, self.config.code_dim).expand(n, -1)
         proto = self.prototypes(states, codes, n=n)                             # (n, L, d)
