@@ -1,8 +1,10 @@
 """Test session set-up shared by tests/ and the nbval notebook runs: offline hubs, outputs into a temp dir.
 
 Notebooks executed by nbval inherit this environment, so a smoke run never overwrites reports/ or figures/.
+The temp dir is removed when the test session ends (it held ~30 MB of smoke zoos per run).
 """
 import os
+import shutil
 import tempfile
 
 _tmp = tempfile.mkdtemp(prefix="workbench-test-")
@@ -11,3 +13,7 @@ for var, sub in (("WORKBENCH_REPORTS", "reports"), ("WORKBENCH_FIGURES", "figure
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_tmp, ignore_errors=True)
