@@ -13,7 +13,9 @@ env: $(STAMP)
 # CPU-only torch wheel a machine may carry (it has no matching torchvision, which breaks timm/open_clip/peft).
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	PIP_FIND_LINKS= $(PY) -m pip install --progress-bar off -e '.[dev]'
+	PIP_FIND_LINKS= $(PY) -m pip install --progress-bar off -e '.[dev]' || { \
+	  echo "make env: pip failed. The environment takes ~6.5 GB (torch's CUDA build and its nvidia-* wheels);"; \
+	  df -h . | tail -1 | awk '{print "make env: free here: " $$4 " (a full disk shows above as Errno 28)."}'; exit 1; }
 	$(PY) -c "import torch, torchvision, timm; print('torch', torch.__version__, '| torchvision', torchvision.__version__)"
 	touch $(STAMP)
 
