@@ -76,9 +76,11 @@ def test_baselines_and_rpg_probes(zoo, digits):
     assert 0.05 < frac < 0.2
     rows = baseline_rows(zoo, X, y, sigmas=(0.01, 1.0), n=4)
     by = {r["method"]: r for r in rows}
-    assert set(by) == {"original", "noise σ=0.01", "noise σ=1", "checkpoint average", "per-coordinate gaussian"}
+    assert set(by) == {"original", "noise σ=0.01", "noise σ=1", "checkpoint average (k=2)", "per-coordinate gaussian"}
     assert by["noise σ=0.01"]["max_iou"] > by["noise σ=1"]["max_iou"]        # more noise, less similar
-    assert by["checkpoint average"]["dist_mean"] < 1e-3                       # a copy of the mean is not novel
+    assert by["checkpoint average (k=2)"]["n"] == 4                           # n averages, like every baseline
+    full = baseline_rows(zoo.subset([0, 1]), X, y, sigmas=(0.01,), n=3)      # k = the whole zoo: copies of the mean
+    assert next(r for r in full if r["method"].startswith("checkpoint average"))["dist_mean"] < 1e-3
     ex_rows = exchange_experiment(zoo, X, y)
     assert [r["model"] for r in ex_rows] == ["A", "A+10%B", "B+10%A", "B"]
     sens = noise_sensitivity({"z": zoo}, {"z": (X, y)}, sigmas=(0.01, 10.0), n=3)

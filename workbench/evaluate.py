@@ -93,22 +93,39 @@ def max_iou(wrong: torch.Tensor, wrong_originals: torch.Tensor, *, same_set: boo
     return m.max(1).values
 
 
+def pairwise_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Exact L2 distances [Na, Nb], in float64 by direct differences.
+
+    torch.cdist's default path (|a|^2 + |b|^2 - 2ab) cancels catastrophically when the distances are tiny next to
+    the norms, as between the checkpoints of one last-epoch zoo: it reported 0.000 where the true value is 0.004-0.04.
+    """
+    a, b = a.double(), b.double()
+    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def nearest_other(x: torch.Tensor) -> torch.Tensor:
+    """Each row's exact L2 distance to its nearest *other* row ([N]; a single row: NaN, it has no neighbour)."""
+    if x.shape[0] < 2:
+        return torch.full((x.shape[0],), float("nan"), dtype=torch.float64)
+    return pairwise_distances(x, x).fill_diagonal_(float("inf")).min(1).values
+
+
 def distances(params: torch.Tensor, originals: torch.Tensor, scale: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Novelty in parameter space: L2 distance to the nearest original and to the originals' mean (per model).
+    """Novelty in parameter space: exact (float64) L2 distance to the nearest original and to the originals' mean.
 
     Pass `scale` ([D], e.g. per-key std) to measure in normalised units.
     """
-    s = scale if scale is not None else torch.ones(params.shape[1])
-    p, o = params / s, originals / s
-    return {"to_nearest": torch.cdist(p, o).min(1).values, "to_mean": (p - o.mean(0)).norm(dim=1)}
+    s = (scale if scale is not None else torch.ones(params.shape[1])).double()
+    p, o = params.double() / s, originals.double() / s
+    return {"to_nearest": pairwise_distances(p, o).min(1).values, "to_mean": (p - o.mean(0)).norm(dim=1)}
 
 
 def compare(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, sigmas=(0.01, 0.05, 0.1), n: int = 10,
             seed: int = 0, baselines: bool = True) -> tuple[list[dict], dict]:
     """Rows for the originals, the baselines every generator is compared with, and each generated set [n, D].
 
-    Baselines: originals + noise (each sigma, normalised units), the average of 16 checkpoints, a per-coordinate
-    Gaussian fitted to the zoo. Each row: method, n, best/mean/median/min/std (%), original_mean, ratio (mean /
+    Baselines: originals + noise (each sigma, normalised units), n averages of k random checkpoints (k = 16, or half
+    a smaller zoo: `baselines.average_k`; the row is named with k), a per-coordinate Gaussian fitted to the zoo. Each row: method, n, best/mean/median/min/std (%), original_mean, ratio (mean /
     originals' mean), min_ratio, max_iou (mean of each model's highest wrong-prediction IoU to any original; for the
     originals, to any *other* one), dist_nearest / dist_mean (normalised L2 to the nearest original / to the zoo
     mean: a copy of the mean must not pass as novel). `points` maps method -> (accuracy %, max IoU) per model.
@@ -120,8 +137,8 @@ def compare(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, sigm
     sets = {"original": zoo.flat}
     if baselines:
         sets.update({f"noise σ={s:g}": B.noise(zoo, s, n, seed=seed, normalizer=norm) for s in sigmas})
-        # averages of 16 random checkpoints; a zoo of <= 16 has only one such average (all of it)
-        sets["checkpoint average"] = B.average(zoo, 16, n=n if len(zoo) > 16 else 1, seed=seed)
+        k = B.average_k(len(zoo))
+        sets[f"checkpoint average (k={k})"] = B.average(zoo, k, n=n, seed=seed)
         sets["per-coordinate gaussian"] = B.gaussian(zoo, n, seed=seed)
     sets.update(generated or {})
     wrong_o = wrong_masks(predict(zoo, zoo.flat, X), y)
@@ -134,7 +151,7 @@ def compare(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, sigm
         acc = (~wrong).float().mean(1)
         d = distances(norm.normalize(params), z_orig)
         if is_orig:  # an original's nearest *other* original
-            d["to_nearest"] = torch.cdist(z_orig, z_orig).fill_diagonal_(float("inf")).min(1).values if len(zoo) > 1 else torch.zeros(1)
+            d["to_nearest"] = nearest_other(z_orig)
         iou = max_iou(wrong, wrong_o, same_set=is_orig) if len(zoo) > 1 or not is_orig else torch.ones(1)
         s = summary(acc)
         rows.append({"method": name, "n": int(params.shape[0]), **s, "original_mean": orig_mean,

@@ -25,15 +25,15 @@ def _batch(method: str, preset) -> int:
     return preset.pdiff_batch if method == "pdiff" else preset.rpg_batch
 
 
-def _build(method: str, zoo, preset, overrides: dict) -> Generator:
+def _build(method: str, zoo, preset, overrides: dict, seed: int = 0) -> Generator:
     if method == "rpg":
         from .generators.rpg import RPG
 
-        return RPG.from_zoo(zoo, preset.rpg_config(zoo, **overrides))
+        return RPG.from_zoo(zoo, preset.rpg_config(zoo, **overrides), seed=seed)
     if method == "pdiff":
         from .generators.pdiff import PDiff
 
-        return PDiff.from_zoo(zoo, preset.pdiff_config(**overrides))
+        return PDiff.from_zoo(zoo, preset.pdiff_config(**overrides), seed=seed)
     raise KeyError(f"unknown method {method!r}; available: {', '.join(METHODS)}")
 
 
@@ -44,8 +44,7 @@ def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = Non
     Returns the generator and {seconds, steps, final_loss, cached}. Runs live in
     $WORKBENCH_ZOOS/<preset>/generators/<zoo>-<method>-<hash of all settings>/ (resumable while training).
     """
-    torch.manual_seed(seed)
-    gen = _build(method, zoo, preset, overrides)
+    gen = _build(method, zoo, preset, overrides, seed)      # initial weights from `seed`, batches and noise from cfg.seed
     cfg = preset.train_config(method, seed=seed, **{"checkpoint_every": 100, **(train or {})})   # train: TrainConfig overrides, e.g. {"steps": 300}
     batch = batch_size or _batch(method, preset)
     key = json.dumps({"gen": gen.config.to_dict(), "train": cfg.to_dict(), "zoo": zoo.fingerprint(), "batch": batch},
@@ -124,8 +123,7 @@ def _setup_train(method: str, zoo_path: str, preset, steps: int, device: str, ov
     from .zoo import Zoo
 
     zoo = Zoo.load(zoo_path)
-    torch.manual_seed(0)
-    gen = _build(method, zoo, preset, overrides)
+    gen = _build(method, zoo, preset, overrides, 0)
     if method == "pdiff":   # both stages `steps` long
         gen = gen.__class__(gen.config.replace(ae_steps=steps), gen.tokenizer, gen.target)
     cfg = preset.train_config(method, steps=steps, device=device)

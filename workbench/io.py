@@ -114,6 +114,14 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
                          f"re-create the file with workbench (e.g. collect the zoo again).") from None
 
 
+def tensor_metadata(path: Path) -> dict[str, str]:
+    """The string metadata stored in a safetensors file's header (read without loading the tensors)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as fh:
+        return fh.metadata() or {}
+
+
 def check_finite(tensors: dict[str, torch.Tensor], where: str = "weights") -> None:
     for k, v in tensors.items():
         if v.is_floating_point() and not torch.isfinite(v).all():

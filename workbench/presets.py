@@ -69,16 +69,21 @@ class Preset(Config):
         kw.update(overrides)
         return ZooRecipe(**kw)
 
-    def zoo_dir(self, recipe: str = "last_epoch", net: str | None = None, **overrides) -> Path:
+    def zoo_dir(self, recipe: str = "last_epoch", net: str | None = None, data=None, **overrides) -> Path:
+        """$WORKBENCH_ZOOS/<preset>/<dataset>-<net>-<recipe>-seed<seed>; your own data adds its fingerprint."""
         r = self.zoo_recipe(recipe, net, **overrides)
-        return zoos_dir() / self.name / f"{r.dataset}-{r.net}-{recipe}-seed{r.seed}"
+        name = r.dataset if data is None else f"{data.name}-{data.fingerprint()[:8]}"
+        return zoos_dir() / self.name / f"{name}-{r.net}-{recipe}-seed{r.seed}"
 
-    def zoo(self, recipe: str = "last_epoch", net: str | None = None, **overrides):
-        """Collect (or resume, or load) this preset's zoo for `recipe` under $WORKBENCH_ZOOS/<preset>/."""
+    def zoo(self, recipe: str = "last_epoch", net: str | None = None, *, data=None, **overrides):
+        """Collect (or resume, or load) this preset's zoo for `recipe` under $WORKBENCH_ZOOS/<preset>/.
+
+        `data` (a Dataset, e.g. `workbench.data.from_tensors(...)`) trains the preset's recipe (epochs, learning
+        rates, batch size, checkpoints) on your data instead of the preset's dataset; the zoo keeps it.
+        """
         from .zoo import collect
 
-        return collect(self.zoo_recipe(recipe, net, **overrides), self.zoo_dir(recipe, net, **overrides))
-
+        return collect(self.zoo_recipe(recipe, net, **overrides), self.zoo_dir(recipe, net, data, **overrides), data=data)
 
     def rpg_config(self, zoo, **overrides):
         """The RPGConfig for `zoo`: token size grown for big nets (see rpg_max_tokens), preset overrides, then yours."""

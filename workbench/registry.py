@@ -1,6 +1,7 @@
 """One tiny registry: name -> (config class, builder). Used for nets, datasets and generators."""
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -15,8 +16,9 @@ class Entry:
 
 
 class Registry:
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, where: str = ""):
         self.kind = kind
+        self.where = where          # the importable object users register on, named in error messages
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str, config_cls: type | None = None, *, help: str = "", overwrite: bool = False):
@@ -32,14 +34,27 @@ class Registry:
 
     def get(self, name: str) -> Entry:
         if name not in self._entries:
-            raise KeyError(f"unknown {self.kind} {name!r}; available: {', '.join(self.available())}. "
-                           f"Register your own with workbench.{self.kind}s registry's .register(name, ConfigClass).")
+            how = f" Register your own with {self.where}.register(name, ConfigClass)." if self.where else ""
+            raise KeyError(f"unknown {self.kind} {name!r}; available: {', '.join(self.available())}.{how}")
         return self._entries[name]
+
+    def fields(self, name: str) -> list[str] | None:
+        """The option names `name` accepts (None: its builder takes free-form kwargs)."""
+        entry = self.get(name)
+        return None if entry.config_cls is None else [f.name for f in dataclasses.fields(entry.config_cls)]
+
+    def check_kwargs(self, name: str, kwargs: dict) -> None:
+        """An option `name` does not have is an error that lists the ones it has (never silently dropped)."""
+        accepted = self.fields(name)
+        unknown = sorted(set(kwargs) - set(accepted)) if accepted is not None else []
+        if unknown:
+            raise TypeError(f"{self.kind} {name!r} has no option(s) {unknown}; it accepts: {', '.join(accepted)}")
 
     def config(self, name: str, **kwargs):
         entry = self.get(name)
         if entry.config_cls is None:
             return kwargs
+        self.check_kwargs(name, kwargs)
         try:
             return entry.config_cls(**kwargs)
         except TypeError as exc:

@@ -1,12 +1,16 @@
 """Checkpoint zoos: collect them with a recipe, store them as a folder, load them back validated.
 
 A zoo folder holds `params.safetensors` ({state-dict key: [N, *shape]}) and `manifest.json` (net name and kwargs,
-layout, dataset, recipe, and per checkpoint: seed, step, test accuracy, task code). Collection writes each finished
+layout, dataset, recipe, and per checkpoint: seed, step, test accuracy, task code); a zoo of your own data (a
+`Dataset` passed to `collect` or `Zoo.from_state_dicts`) also keeps that data as `dataset.safetensors`, so
+`zoo.dataset()` gives it back. A generated set (`zoo.generated(flat, generator=..., seed=...)`) is a zoo folder too,
+its manifest naming the generator, its config and the seed. Collection writes each finished
 checkpoint to `.parts/` atomically, so `kill -9` followed by the same call resumes without redoing finished work;
 the manifest is written last, so a folder with a manifest is always complete.
 
 Recipes:
-  last_epoch  train, then one more epoch at `final_lr` saving K evenly spaced checkpoints (RPG / p-diff protocol)
+  last_epoch  train, then `checkpoint_epochs` (default 1) more epochs at `final_lr` saving K evenly spaced
+              checkpoints (RPG / p-diff protocol)
   seeds       N independent runs (seed, seed+1, ...), the final checkpoint of each
   tasks       one checkpoint per binary class-subset task (10-bit code); `head_only` (default) trains just the
               classifier head on a shared frozen backbone (RPG's PCA and unseen-task experiments concern heads),
@@ -28,13 +32,14 @@ from tqdm.auto import tqdm
 
 from . import io
 from .config import Config, check
-from .data import Dataset, load_dataset
+from .data import DATASETS, Dataset, load_dataset
 from .data.tasks import binary_labels, code_to_str, split_codes
 from .fit import batch_order, load_momentum, make_sgd, momentum_state, set_lr, train_epochs, train_steps
 from .layout import Layout
 from .nets import NETS, create_net, head_features, head_name, net_config
 
 FORMAT = "workbench-zoo/1"
+DATA_FILE = "dataset.safetensors"     # the tensors of a user dataset, beside the zoo made from it
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class ZooRecipe(Config):
     dataset_kwargs: dict = field(default_factory=dict)
     n_checkpoints: int = 50     # K checkpoints (last_epoch) / N seeds (seeds)
     epochs: int = 30            # training epochs at `lr` before the checkpoints
+    checkpoint_epochs: int = 1  # epochs at `final_lr` the checkpoints come from (raise it for K > steps per epoch)
     lr: float = 1e-2
     final_lr: float = 1e-3      # learning rate of the extra epoch that the checkpoints come from
     momentum: float = 0.9
@@ -65,26 +71,50 @@ class ZooRecipe(Config):
         check(self.net in NETS, f"unknown net {self.net!r}; available: {', '.join(NETS.available())}")
         check(self.n_checkpoints >= 1, "n_checkpoints must be >= 1")
         check(self.epochs >= 0 and self.batch_size >= 1 and self.lr > 0 and self.final_lr > 0, "epochs >= 0, batch_size >= 1, lr > 0 required")
+        check(self.checkpoint_epochs >= 1, f"checkpoint_epochs must be >= 1, got {self.checkpoint_epochs}")
+        NETS.check_kwargs(self.net, self.net_kwargs)   # a misspelt option is an error, never silently dropped
+
+
+# what each kind of data tells a net about its input: option name -> value read from the data
+_FROM_DATA = {"image": lambda d: {"in_channels": d.input_shape[0], "image_size": d.input_shape[-1]},
+              "tabular": lambda d: {"in_features": d.input_shape[0]},
+              "text": lambda d: {"vocab_size": int(d.meta.get("vocab_size", 5000))}}
 
 
 def _net_kwargs(recipe: ZooRecipe, data: Dataset, num_classes: int | None = None) -> dict:
-    kw = dict(recipe.net_kwargs)
-    accepted = {f for f in NETS.config(recipe.net).to_dict()}
-    if data.kind == "image":
-        kw.setdefault("in_channels", data.input_shape[0])
-        kw.setdefault("image_size", data.input_shape[-1])
-    if data.kind == "text":
-        kw.setdefault("vocab_size", int(data.meta.get("vocab_size", 5000)))
-    kw["num_classes"] = num_classes or data.num_classes
-    return net_config(recipe.net, **{k: v for k, v in kw.items() if k in accepted})
+    """The net's full kwargs: input size read from the data, the recipe's own options on top (they win)."""
+    accepted = set(NETS.fields(recipe.net) or ())
+    NETS.check_kwargs(recipe.net, recipe.net_kwargs)
+    sizes = _FROM_DATA[data.kind](data)
+    other = {k for kind, f in _FROM_DATA.items() if kind != data.kind for k in f(_PROBE[kind])} - set(sizes)
+    if not (set(sizes) & accepted) and (other & accepted):
+        takes = [kind for kind in _FROM_DATA if kind != data.kind and set(_FROM_DATA[kind](_PROBE[kind])) & accepted]
+        raise ValueError(f"net {recipe.net!r} takes {' or '.join(takes)} inputs, but dataset {data.name!r} is {data.kind} "
+                         f"{[None, *data.input_shape]}" + (": use net='mlp', which reads its input width from the data"
+                                                          if data.kind == "tabular" else ""))
+    kw = {k: v for k, v in sizes.items() if k in accepted}
+    kw.update(recipe.net_kwargs)
+    if "num_classes" in accepted:
+        kw["num_classes"] = num_classes or data.num_classes
+    return net_config(recipe.net, **kw)
+
+
+class _Probe:   # stands in for a dataset of each kind when listing which options a kind fills
+    def __init__(self, shape, meta=None):
+        self.input_shape, self.meta = shape, meta or {}
+
+
+_PROBE = {"image": _Probe((1, 1, 1)), "tabular": _Probe((1,)), "text": _Probe((1,))}
 
 
 class Zoo:
     """A loaded zoo: validated tensors + manifest. `flat` is [N, D] float32 over the floating keys."""
 
-    def __init__(self, stacked: dict[str, torch.Tensor], manifest: dict, path: Path | None = None):
+    def __init__(self, stacked: dict[str, torch.Tensor], manifest: dict, path: Path | None = None,
+                 data: Dataset | None = None):
         self.manifest = manifest
         self.path = path
+        self._data = data          # the user dataset this zoo was made from (saved beside it as DATA_FILE)
         self.layout = Layout.from_json(manifest["keys"])
         self.stacked = stacked
         self._validate()
@@ -103,12 +133,19 @@ class Zoo:
         manifest = io.read_json(path / io.MANIFEST_FILE)
         if manifest.get("format") != FORMAT:
             raise ValueError(f"{path / io.MANIFEST_FILE}: format {manifest.get('format')!r} is not {FORMAT!r}")
+        if manifest.get("dataset_file") and not (path / manifest["dataset_file"]).exists():
+            raise FileNotFoundError(f"{path}: the manifest says the zoo's data is in {manifest['dataset_file']}, which "
+                                    f"is missing; copy it back or pass the Dataset yourself where one is needed")
         return cls(io.load_tensors(path / io.PARAMS_FILE), manifest, path)
 
     @classmethod
     def from_state_dicts(cls, state_dicts: list[dict[str, torch.Tensor]], *, net: str, net_kwargs: dict,
-                         dataset: str = "custom", checkpoints: list[dict] | None = None, **extra) -> "Zoo":
-        """Bring your own checkpoints (e.g. read with torch.load(..., weights_only=True)) as a zoo."""
+                         dataset: str | Dataset = "custom", checkpoints: list[dict] | None = None, **extra) -> "Zoo":
+        """Bring your own checkpoints (e.g. read with torch.load(..., weights_only=True)) as a zoo.
+
+        `dataset` is a registered dataset's name or a `Dataset` (e.g. from `workbench.data.from_tensors`): a Dataset
+        is kept with the zoo (saved beside it), so `zoo.dataset()` gives it back and the zoo can be evaluated.
+        """
         if not state_dicts:
             raise ValueError("from_state_dicts needs at least one state dict")
         ref = create_net(net, **net_kwargs).state_dict()
@@ -118,14 +155,17 @@ class Zoo:
                                  f"unexpected {sorted(set(sd) - set(ref))[:5]}")
         stacked = {k: torch.stack([sd[k].detach().cpu() for sd in state_dicts]) for k in ref}
         checkpoints = checkpoints or [{"index": i} for i in range(len(state_dicts))]
-        manifest = {"format": FORMAT, "net": net, "net_kwargs": net_config(net, **net_kwargs), "dataset": dataset,
-                    "keys": Layout.from_state_dict(ref).to_json(), "checkpoints": checkpoints, **extra}
-        return cls(stacked, manifest)
+        manifest = {"format": FORMAT, "net": net, "net_kwargs": net_config(net, **net_kwargs),
+                    **_dataset_entry(dataset), "keys": Layout.from_state_dict(ref).to_json(), "checkpoints": checkpoints,
+                    **extra}
+        return cls(stacked, manifest, data=dataset if isinstance(dataset, Dataset) else None)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         io.save_tensors(path / io.PARAMS_FILE, self.stacked)
+        if self.manifest.get("dataset_file"):
+            self.dataset().save(path / self.manifest["dataset_file"])
         io.write_json(path / io.MANIFEST_FILE, self.manifest)  # last: its presence marks a complete zoo
         self.path = path
         return path
@@ -196,7 +236,8 @@ class Zoo:
             raise ValueError(f"subset indices must be in [0, {len(self)}), got {idx.tolist()[:10]}")
         manifest = {**self.manifest, "checkpoints": [self.manifest["checkpoints"][i] for i in idx.tolist()],
                     "subset_of": str(self.path), "subset": idx.tolist()}
-        return Zoo({k: v[idx] for k, v in self.stacked.items()}, manifest)
+        data = self.dataset() if self.manifest.get("dataset_file") else None
+        return Zoo({k: v[idx] for k, v in self.stacked.items()}, manifest, data=data)
 
     def fingerprint(self) -> str:
         """A short hash of the checkpoints and the net: equal zoos, equal fingerprints."""
@@ -205,7 +246,60 @@ class Zoo:
         return h.hexdigest()[:12]
 
     def dataset(self) -> Dataset:
-        return load_dataset(self.manifest["dataset"], **self.manifest.get("dataset_kwargs", {}))
+        """The data the checkpoints were trained on: the user dataset kept with the zoo, or the registered one."""
+        if self._data is None and self.manifest.get("dataset_file") and self.path is not None:
+            self._data = Dataset.load(self.path / self.manifest["dataset_file"])
+        if self._data is not None:
+            return self._data
+        name = self.manifest["dataset"]
+        if name not in DATASETS:
+            raise KeyError(f"zoo {self.path or ''}: its dataset {name!r} is not registered and its tensors were not "
+                           f"kept with it. Pass the Dataset to collect(..., data=ds) or Zoo.from_state_dicts(dataset=ds) "
+                           f"(it is then saved beside the zoo), or register a loader with workbench.data.DATASETS.register")
+        return load_dataset(name, **self.manifest.get("dataset_kwargs", {}))
+
+    def generated(self, flat: torch.Tensor, *, generator=None, seed: int | None = None, codes: torch.Tensor | None = None,
+                  accuracies: torch.Tensor | None = None, evaluate: bool = True) -> "Zoo":
+        """A generated set [n, D] (this zoo's layout) as a zoo: `.save(folder)` writes it in the zoo format.
+
+        The manifest names the generator, its config and the seed, and the zoo it was trained on; each model's
+        test accuracy is measured on this zoo's dataset (`evaluate`; for a task zoo pass the generated `codes`
+        [n, 10]) or taken from `accuracies`. Integer buffers are this zoo's. The set keeps this zoo's data, so it
+        loads back as a zoo that can be evaluated, compared, or trained on.
+        """
+        from .evaluate import _as_flat, accuracy
+
+        flat = _as_flat(self, flat)
+        n = flat.shape[0]
+        codes = None if codes is None else torch.as_tensor(codes).reshape(n, -1)
+        if accuracies is None and evaluate and (self.codes is None or codes is not None):
+            data = self.dataset()
+            y = data.y_test if codes is None else binary_labels(data.y_test, codes)
+            accuracies = accuracy(self, flat, data.X_test, y)
+        rows = []
+        for i in range(n):
+            row = {"index": i, "seed": seed}
+            if codes is not None:
+                row["code"] = code_to_str(codes[i])
+            if accuracies is not None:
+                row["test_accuracy"] = float(accuracies[i])
+            rows.append(row)
+        keep = ("format", "net", "net_kwargs", "dataset", "dataset_kwargs", "dataset_file", "dataset_info",
+                "dataset_fingerprint", "keys")
+        source = {"generator": getattr(generator, "name", None),
+                  "config": generator.config.to_dict() if generator is not None else None, "seed": seed,
+                  "trained_on": {"path": str(self.path) if self.path else None, "fingerprint": self.fingerprint()}}
+        manifest = {**{k: self.manifest[k] for k in keep if k in self.manifest}, "checkpoints": rows, "generated": source}
+        data = self.dataset() if self.manifest.get("dataset_file") else None
+        return Zoo(self.layout.unflatten(flat, self.ints()), manifest, data=data)
+
+
+def _dataset_entry(dataset: str | Dataset) -> dict:
+    """Manifest fields naming a zoo's data: a registered name, or a user Dataset kept beside the zoo."""
+    if isinstance(dataset, Dataset):
+        return {"dataset": dataset.name, "dataset_kwargs": {}, "dataset_file": DATA_FILE,
+                "dataset_info": dataset.describe(), "dataset_fingerprint": dataset.fingerprint()}
+    return {"dataset": dataset}
 
 
 # ---- collection -------------------------------------------------------------------------------------------
@@ -213,14 +307,15 @@ class Zoo:
 class _Parts:
     """Finished units of work, one safetensors file each, written atomically under <zoo>/.parts/."""
 
-    def __init__(self, out: Path, recipe: ZooRecipe):
+    def __init__(self, out: Path, recipe: ZooRecipe, data_fingerprint: str | None = None):
         self.dir = out / ".parts"
         self.dir.mkdir(parents=True, exist_ok=True)
         rfile = self.dir / "recipe.json"
-        if rfile.exists() and json.loads(rfile.read_text()) != json.loads(recipe.to_json()):
-            raise ValueError(f"{out} holds an interrupted collection with a different recipe; delete {self.dir} "
+        ident = {**json.loads(recipe.to_json()), "data_fingerprint": data_fingerprint}
+        if rfile.exists() and json.loads(rfile.read_text()) != ident:
+            raise ValueError(f"{out} holds an interrupted collection with a different recipe or data; delete {self.dir} "
                              f"or collect into another folder")
-        io.atomic_write_text(rfile, recipe.to_json())
+        io.atomic_write_text(rfile, json.dumps(ident, indent=2, sort_keys=True))
         for stale in self.dir.glob(".*.tmp"):  # half-written files of a killed run: never read, just removed
             stale.unlink()
 
@@ -270,10 +365,15 @@ def _pack(net, opt) -> dict[str, torch.Tensor]:
 def _last_epoch(recipe, data, kw, parts, bar) -> list[str]:
     net, opt = _train_base(recipe, data, kw, recipe.seed, parts, "base", bar)
     set_lr(opt, recipe.final_lr)
-    batches = batch_order(len(data.y_train), recipe.batch_size, recipe.seed, recipe.epochs)
+    batches = _checkpoint_batches(recipe, len(data.y_train), recipe.seed)
     S, K = len(batches), recipe.n_checkpoints
     if K > S:
-        raise ValueError(f"n_checkpoints={K} exceeds the {S} steps of one epoch; use a smaller batch_size or fewer checkpoints")
+        per_epoch = S // recipe.checkpoint_epochs
+        raise ValueError(f"n_checkpoints={K} exceeds the {S} steps of {recipe.checkpoint_epochs} checkpoint epoch(s) "
+                         f"({len(data.y_train)} training rows / batch_size {recipe.batch_size}); set "
+                         f"checkpoint_epochs={-(-K // per_epoch)} (more steps at final_lr; the training before the "
+                         f"checkpoints is unchanged) or take fewer checkpoints")
+    per_epoch = S // recipe.checkpoint_epochs
     ends = [round((k + 1) * S / K) for k in range(K)]           # save after these steps: evenly spaced over the epoch
     names = [f"ckpt_{k:05d}" for k in range(K)]
     done = 0
@@ -289,7 +389,8 @@ def _last_epoch(recipe, data, kw, parts, bar) -> list[str]:
         for _ in train_steps(net, opt, data.X_train, data.y_train, batches[step: ends[k]]):
             pass
         step = ends[k]
-        parts.save(names[k], _pack(net, opt), {"index": k, "seed": recipe.seed, "epoch": recipe.epochs, "step": step})
+        parts.save(names[k], _pack(net, opt), {"index": k, "seed": recipe.seed,
+                                               "epoch": recipe.epochs + (step - 1) // per_epoch, "step": step})
         bar.update(1)
     return names
 
@@ -301,7 +402,8 @@ def _seeds(recipe, data, kw, parts, bar) -> list[str]:
         if not parts.has(name):
             net, opt = _train_base(recipe, data, kw, seed, parts, f"base_{i:05d}", bar)
             _final_epoch(recipe, net, opt, data, seed)
-            parts.save(name, _pack(net, opt), {"index": i, "seed": seed, "epoch": recipe.epochs + 1, "step": 0})
+            parts.save(name, _pack(net, opt), {"index": i, "seed": seed, "epoch": recipe.epochs + recipe.checkpoint_epochs,
+                                               "step": 0})
             parts.path(f"base_{i:05d}").unlink(missing_ok=True)
         names.append(name)
         bar.update(1)
@@ -343,11 +445,15 @@ def _tasks(recipe, data, kw, parts, bar) -> list[str]:
     return names
 
 
+def _checkpoint_batches(recipe, n: int, seed: int) -> list[torch.Tensor]:
+    """The minibatches of the `checkpoint_epochs` epochs at `final_lr` that follow the `epochs` of training."""
+    return [b for e in range(recipe.checkpoint_epochs) for b in batch_order(n, recipe.batch_size, seed, recipe.epochs + e)]
+
+
 def _final_epoch(recipe, net, opt, data, seed) -> None:
-    """One more epoch at `final_lr` (the epoch the checkpoints of every recipe come from)."""
+    """The `checkpoint_epochs` (default one) more epochs at `final_lr` that the checkpoints of every recipe come from."""
     set_lr(opt, recipe.final_lr)
-    for _ in train_steps(net, opt, data.X_train, data.y_train,
-                         batch_order(len(data.y_train), recipe.batch_size, seed, recipe.epochs)):
+    for _ in train_steps(net, opt, data.X_train, data.y_train, _checkpoint_batches(recipe, len(data.y_train), seed)):
         pass
 
 
@@ -384,21 +490,31 @@ RECIPES = {"last_epoch": _last_epoch, "seeds": _seeds, "tasks": _tasks}
 def collect(recipe: ZooRecipe, out: str | Path, *, data: Dataset | None = None, progress: bool = True) -> Zoo:
     """Collect (or resume, or just load) the zoo of `recipe` into folder `out`.
 
-    `data` brings your own Dataset (e.g. `workbench.data.from_tensors`); by default `recipe.dataset` is loaded.
-    A complete zoo made with the same recipe is loaded, not redone; one made with another recipe is an error.
+    `data` brings your own Dataset (e.g. `workbench.data.from_tensors`): the recipe then records its name (not the
+    recipe's `dataset`), and the zoo keeps its tensors beside it (`dataset.safetensors`), so `zoo.dataset()` gives
+    them back. By default `recipe.dataset` is loaded by name. A complete zoo made with the same recipe (and data) is
+    loaded, not redone; one made with another recipe or other data is an error.
     """
     out = Path(out)
+    fingerprint = None
+    if data is not None:
+        recipe = recipe.replace(dataset=data.name, dataset_kwargs={})
+        fingerprint = data.fingerprint()
     if (out / io.MANIFEST_FILE).exists():
         zoo = Zoo.load(out)
-        if zoo.manifest.get("recipe") != json.loads(recipe.to_json()):
+        stored = ZooRecipe.from_dict(zoo.manifest.get("recipe") or {})   # fields added since then take their defaults
+        if json.loads(stored.to_json()) != json.loads(recipe.to_json()):
             raise ValueError(f"{out} already holds a zoo made with a different recipe; choose another folder or delete it")
+        if zoo.manifest.get("dataset_fingerprint") != fingerprint:
+            raise ValueError(f"{out} already holds a zoo of other data named {recipe.dataset!r} (fingerprints "
+                             f"{zoo.manifest.get('dataset_fingerprint')} vs {fingerprint}); choose another folder or delete it")
         return zoo
     if out.exists():
         io.refuse_pickles(out)
-    dataset_name = data.name if data is not None else recipe.dataset
+    dataset = data if data is not None else recipe.dataset
     data = data or load_dataset(recipe.dataset, **recipe.dataset_kwargs)
     kw = _net_kwargs(recipe, data, 2 if recipe.recipe == "tasks" else None)
-    parts = _Parts(out, recipe)
+    parts = _Parts(out, recipe, fingerprint)
     t0 = time.perf_counter()
     total = recipe.n_checkpoints if recipe.recipe != "tasks" else len(split_codes(recipe.n_unseen, seed=recipe.task_seed, n_tasks=recipe.n_tasks))
     with tqdm(total=total, desc=f"zoo {out.name} [{recipe.recipe}]", disable=None if progress else True) as bar:
@@ -407,7 +523,7 @@ def collect(recipe: ZooRecipe, out: str | Path, *, data: Dataset | None = None, 
     loaded = [parts.load(n) for n in names]
     sds = [_split(t, "sd.") for t, _ in loaded]
     checkpoints = [m for _, m in loaded]
-    zoo = Zoo.from_state_dicts(sds, net=recipe.net, net_kwargs=kw, dataset=dataset_name, checkpoints=checkpoints,
+    zoo = Zoo.from_state_dicts(sds, net=recipe.net, net_kwargs=kw, dataset=dataset, checkpoints=checkpoints,
                                dataset_kwargs=recipe.dataset_kwargs, recipe=json.loads(recipe.to_json()),
                                collect_seconds=round(seconds, 2))
     from .evaluate import accuracy  # evaluation fills in each checkpoint's test accuracy

@@ -6,6 +6,7 @@ zoo's layout. It saves as one folder, `params.safetensors` + `config.json`, and 
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
@@ -15,7 +16,18 @@ from .. import io
 from ..registry import Registry
 from ..tokenizers import Tokenizer, tokenizer_from_state, tokenizer_state
 
-GENERATORS = Registry("generator")
+GENERATORS = Registry("generator", "workbench.generators.GENERATORS")
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None):
+    """Draw a generator's initial weights from `seed` without touching torch's global RNG (None: the global RNG)."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 class Generator(nn.Module):

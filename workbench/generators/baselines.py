@@ -2,7 +2,7 @@
 
 All work on flat [N, D] parameters in a zoo's layout and return [n, D]:
   noise     originals + Gaussian noise of std sigma in normalised space (per-key z-score units)
-  average   the mean of `k` checkpoints (a copy of the mean must not pass as a novel model)
+  average   means of `k` random checkpoints (Zeng et al.: k = 16; a copy of the mean must not pass as a novel model)
   gaussian  a per-coordinate Gaussian fitted to the zoo
 plus RPG's two probes of parameter structure: parameter exchange (Fig. 2) and noise sensitivity (Table 16).
 """
@@ -29,6 +29,12 @@ def noise(zoo, sigma: float, n: int, *, seed: int = 0, normalizer: Normalizer | 
     g = torch.Generator().manual_seed(seed)
     z = norm.normalize(spread(zoo, n))
     return norm.denormalize(z + sigma * torch.randn(z.shape, generator=g))
+
+
+def average_k(num_checkpoints: int, k: int = 16) -> int:
+    """Subset size of the averaging baseline: k (16) when the zoo is larger, else half the zoo (at least 2, at most
+    all of it), so that a small zoo still gives many different averages instead of one."""
+    return k if num_checkpoints > k else min(num_checkpoints, max(2, num_checkpoints // 2))
 
 
 def average(zoo, k: int = 16, *, n: int = 1, seed: int = 0) -> torch.Tensor:

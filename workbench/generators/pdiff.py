@@ -20,7 +20,7 @@ from torch import nn
 from ..config import Config, check
 from ..tokenizers import Tokenizer
 from ..train import TrainConfig, fit, sampler
-from . import GENERATORS, Generator
+from . import GENERATORS, Generator, seeded
 from .rpg import UNet1d
 from .schedulers import DDIM, DDPM, Prediction
 
@@ -70,10 +70,12 @@ class PDiff(Generator):
         self.stage = "ae"
 
     @classmethod
-    def from_zoo(cls, zoo, config: PDiffConfig = PDiffConfig()) -> "PDiff":
+    def from_zoo(cls, zoo, config: PDiffConfig = PDiffConfig(), *, seed: int | None = 0) -> "PDiff":
+        """Fit the flat tokenizer to the zoo; initial weights drawn from `seed`."""
         mult = 1 << len(config.enc_channels)
         tok = Tokenizer.fit(zoo, "flat", -(-zoo.num_params // mult) * mult)   # one token: the whole padded net
-        return cls(config, tok, cls.describe_target(zoo))
+        with seeded(seed):
+            return cls(config, tok, cls.describe_target(zoo))
 
     def train(self, mode: bool = True):
         super().train(mode)

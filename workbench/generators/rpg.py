@@ -19,6 +19,7 @@ Where this differs from the paper / official code, and why:
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -29,7 +30,7 @@ from torch import nn
 from ..config import Config, check
 from ..tokenizers import Granularity, Tokenizer
 from ..train import TrainConfig, fit, sampler
-from . import GENERATORS, Generator
+from . import GENERATORS, Generator, seeded
 from .baselines import spaced
 from .schedulers import DDIM, DDPM, Prediction
 
@@ -88,12 +89,34 @@ def position_embedding(positions: torch.Tensor, d: int, kind: str) -> torch.Tens
 
 # ---- recurrent backbones: [B, L, d] -> [B, L, d] -------------------------------------------------------------
 
+class _OneFallbackLine(logging.Filter):
+    """transformers warns once per missing kernel (three lines on CPU); say it once per process, in one line."""
+    said = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "falling back to its reference PyTorch implementation" not in record.getMessage():
+            return True
+        if _OneFallbackLine.said:
+            return False
+        _OneFallbackLine.said = True
+        record.msg, record.args = ("Mamba2 runs transformers' pure-PyTorch path (mamba-ssm / causal-conv1d kernels are "
+                                   "not installed; on a CUDA machine: pip install 'workbench[cuda]'): correct, slower."), ()
+        return True
+
+
+_FALLBACK_LOGGER = "transformers.integrations.hub_kernels"
+
+
 class MambaBackbone(nn.Module):
     """Mamba2 via transformers: pure PyTorch on CPU, mamba-ssm/causal-conv1d kernels automatically where installed."""
 
     def __init__(self, d: int, n_layers: int, d_state: int):
         super().__init__()
         from transformers import Mamba2Config, Mamba2Model
+
+        log = logging.getLogger(_FALLBACK_LOGGER)
+        if not any(isinstance(f, _OneFallbackLine) for f in log.filters):
+            log.addFilter(_OneFallbackLine())
 
         head_dim = min(64, d // 2)
         cfg = Mamba2Config(hidden_size=d, num_hidden_layers=n_layers, state_size=d_state, expand=2, head_dim=head_dim,
@@ -219,8 +242,8 @@ class RPG(Generator):
         self.ddpm = DDPM(c.num_train_timesteps, c.beta_start, c.beta_end, prediction=c.prediction)
 
     @classmethod
-    def from_zoo(cls, zoo, config: RPGConfig = RPGConfig()) -> "RPG":
-        """Fit the tokenizer to the zoo and size the permutation state to its checkpoints."""
+    def from_zoo(cls, zoo, config: RPGConfig = RPGConfig(), *, seed: int | None = 0) -> "RPG":
+        """Fit the tokenizer to the zoo and size the permutation state to its checkpoints; init drawn from `seed`."""
         tok = Tokenizer.fit(zoo, config.granularity, config.token_size)
         config = config.replace(num_states=len(zoo))
         head = zoo.head_mask()
@@ -229,7 +252,8 @@ class RPG(Generator):
         fixed = (tokens == tokens[:1]).all(0).all(-1) if len(zoo) > 1 else torch.zeros(tok.num_tokens, dtype=torch.bool)
         if fixed.all():
             raise ValueError("every checkpoint of this zoo is identical: there is nothing to generate")
-        model = cls(config, tok, {**cls.describe_target(zoo), "head_tokens": head_tokens, "fixed_tokens": fixed.tolist()})
+        with seeded(seed):
+            model = cls(config, tok, {**cls.describe_target(zoo), "head_tokens": head_tokens, "fixed_tokens": fixed.tolist()})
         model.fixed_values.copy_(tokens[0])
         return model
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from ..registry import Registry
 
-NETS = Registry("net")
+NETS = Registry("net", "workbench.nets.NETS")
 
 
 def create_net(name: str, **kwargs) -> nn.Module:

@@ -46,16 +46,22 @@ def _conv_net(body: list[nn.Module], head: list[nn.Module], cfg) -> nn.Sequentia
 class MLPConfig(ImageNetConfig):
     hidden: tuple[int, ...] = (64,)
     act: str = "relu"
+    in_features: int | None = None   # tabular input width (zoos fill it from [N, F] data); None: in_channels * image_size^2
 
     def validate(self):
         super().validate()
         check(self.act in ACTS, f"act must be one of {sorted(ACTS)}, got {self.act!r}")
+        check(self.in_features is None or self.in_features > 0, f"in_features must be positive, got {self.in_features}")
+
+    @property
+    def input_width(self) -> int:
+        return self.in_features or self.in_channels * self.image_size ** 2
 
 
 @NETS.register("mlp", MLPConfig)
 def mlp(cfg: MLPConfig) -> nn.Module:
-    """Flatten -> [Linear -> act] * len(hidden) -> Linear."""
-    dims = [cfg.in_channels * cfg.image_size ** 2, *cfg.hidden]
+    """Flatten -> [Linear -> act] * len(hidden) -> Linear; takes images [N, C, S, S] or tabular rows [N, F]."""
+    dims = [cfg.input_width, *cfg.hidden]
     layers: list[nn.Module] = [nn.Flatten()]
     for a, b in zip(dims[:-1], dims[1:]):
         layers += [nn.Linear(a, b), ACTS[cfg.act]()]
