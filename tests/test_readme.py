@@ -1,12 +1,32 @@
-"""The README's quickstart is a tested contract: its python block runs at the smoke preset."""
+"""The README is a tested contract: its quickstart and its bring-your-own block run as written, at the smoke preset."""
 import re
 
 from workbench import io
 
 
-def test_readme_quickstart_runs(tmp_path, monkeypatch):
+def _blocks():
     text = (io.ROOT / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_quickstart_runs(tmp_path, monkeypatch):
+    blocks = _blocks()
     assert blocks, "README has no python quickstart"
     monkeypatch.chdir(tmp_path)
     exec(compile(blocks[0], "README.md", "exec"), {})
+
+
+def test_readme_bring_your_own_runs(tmp_path, monkeypatch):
+    block = next(b for b in _blocks() if b.startswith("# bring your own"))
+    assert 'presets.get("smoke")' in block
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    exec(compile(block, "README.md", "exec"), scope)
+    tables = scope["report"].tables
+    assert set(tables) == {"cancer-mlp", "digits8x8-neurogen_cnn"}
+    for rows in tables.values():
+        by = {r["method"]: r for r in rows}
+        assert by["RPG"]["n"] == scope["preset"].n_eval and 0 <= by["RPG"]["mean"] <= 100
+    saved = scope["Zoo"].load(tmp_path / "generated" / "cancer-rpg")
+    assert saved.manifest["generated"]["generator"] == "rpg" and saved.manifest["generated"]["seed"] == 0
+    assert saved.net_kwargs["in_features"] == 30 and saved.dataset().name == "cancer"

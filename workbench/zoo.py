@@ -366,13 +366,7 @@ def _last_epoch(recipe, data, kw, parts, bar) -> list[str]:
     net, opt = _train_base(recipe, data, kw, recipe.seed, parts, "base", bar)
     set_lr(opt, recipe.final_lr)
     batches = _checkpoint_batches(recipe, len(data.y_train), recipe.seed)
-    S, K = len(batches), recipe.n_checkpoints
-    if K > S:
-        per_epoch = S // recipe.checkpoint_epochs
-        raise ValueError(f"n_checkpoints={K} exceeds the {S} steps of {recipe.checkpoint_epochs} checkpoint epoch(s) "
-                         f"({len(data.y_train)} training rows / batch_size {recipe.batch_size}); set "
-                         f"checkpoint_epochs={-(-K // per_epoch)} (more steps at final_lr; the training before the "
-                         f"checkpoints is unchanged) or take fewer checkpoints")
+    S, K = len(batches), recipe.n_checkpoints          # K <= S was checked before any training (_check_steps)
     per_epoch = S // recipe.checkpoint_epochs
     ends = [round((k + 1) * S / K) for k in range(K)]           # save after these steps: evenly spaced over the epoch
     names = [f"ckpt_{k:05d}" for k in range(K)]
@@ -445,6 +439,17 @@ def _tasks(recipe, data, kw, parts, bar) -> list[str]:
     return names
 
 
+def _check_steps(recipe: ZooRecipe, data: Dataset) -> None:
+    """A last_epoch zoo needs a step per checkpoint: refuse before training, saying which knob fixes it."""
+    per_epoch = -(-len(data.y_train) // recipe.batch_size)
+    S, K = per_epoch * recipe.checkpoint_epochs, recipe.n_checkpoints
+    if recipe.recipe == "last_epoch" and K > S:
+        raise ValueError(f"n_checkpoints={K} exceeds the {S} steps of {recipe.checkpoint_epochs} checkpoint epoch(s) "
+                         f"({len(data.y_train)} training rows / batch_size {recipe.batch_size}); set "
+                         f"checkpoint_epochs={-(-K // per_epoch)} (more steps at final_lr; the training before the "
+                         f"checkpoints is unchanged) or take fewer checkpoints")
+
+
 def _checkpoint_batches(recipe, n: int, seed: int) -> list[torch.Tensor]:
     """The minibatches of the `checkpoint_epochs` epochs at `final_lr` that follow the `epochs` of training."""
     return [b for e in range(recipe.checkpoint_epochs) for b in batch_order(n, recipe.batch_size, seed, recipe.epochs + e)]
@@ -514,6 +519,7 @@ def collect(recipe: ZooRecipe, out: str | Path, *, data: Dataset | None = None, 
     dataset = data if data is not None else recipe.dataset
     data = data or load_dataset(recipe.dataset, **recipe.dataset_kwargs)
     kw = _net_kwargs(recipe, data, 2 if recipe.recipe == "tasks" else None)
+    _check_steps(recipe, data)
     parts = _Parts(out, recipe, fingerprint)
     t0 = time.perf_counter()
     total = recipe.n_checkpoints if recipe.recipe != "tasks" else len(split_codes(recipe.n_unseen, seed=recipe.task_seed, n_tasks=recipe.n_tasks))

@@ -72,9 +72,9 @@ class PDiff(Generator):
     @classmethod
     def from_zoo(cls, zoo, config: PDiffConfig = PDiffConfig(), *, seed: int | None = 0) -> "PDiff":
         """Fit the flat tokenizer to the zoo; initial weights drawn from `seed`."""
-        mult = 1 << len(config.enc_channels)
-        tok = Tokenizer.fit(zoo, "flat", -(-zoo.num_params // mult) * mult)   # one token: the whole padded net
         with seeded(seed):
+            mult = 1 << len(config.enc_channels)
+            tok = Tokenizer.fit(zoo, "flat", -(-zoo.num_params // mult) * mult)   # one token: the whole padded net
             return cls(config, tok, cls.describe_target(zoo))
 
     def train(self, mode: bool = True):

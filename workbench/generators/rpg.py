@@ -244,15 +244,15 @@ class RPG(Generator):
     @classmethod
     def from_zoo(cls, zoo, config: RPGConfig = RPGConfig(), *, seed: int | None = 0) -> "RPG":
         """Fit the tokenizer to the zoo and size the permutation state to its checkpoints; init drawn from `seed`."""
-        tok = Tokenizer.fit(zoo, config.granularity, config.token_size)
-        config = config.replace(num_states=len(zoo))
-        head = zoo.head_mask()
-        head_tokens = [bool(head[row[row >= 0]].any()) for row in tok.index]
-        tokens = tok.encode(zoo.flat).nan_to_num()
-        fixed = (tokens == tokens[:1]).all(0).all(-1) if len(zoo) > 1 else torch.zeros(tok.num_tokens, dtype=torch.bool)
-        if fixed.all():
-            raise ValueError("every checkpoint of this zoo is identical: there is nothing to generate")
-        with seeded(seed):
+        with seeded(seed):   # the whole build: building the reference net for the head mask draws from the RNG too
+            tok = Tokenizer.fit(zoo, config.granularity, config.token_size)
+            config = config.replace(num_states=len(zoo))
+            head = zoo.head_mask()
+            head_tokens = [bool(head[row[row >= 0]].any()) for row in tok.index]
+            tokens = tok.encode(zoo.flat).nan_to_num()
+            fixed = (tokens == tokens[:1]).all(0).all(-1) if len(zoo) > 1 else torch.zeros(tok.num_tokens, dtype=torch.bool)
+            if fixed.all():
+                raise ValueError("every checkpoint of this zoo is identical: there is nothing to generate")
             model = cls(config, tok, {**cls.describe_target(zoo), "head_tokens": head_tokens, "fixed_tokens": fixed.tolist()})
         model.fixed_values.copy_(tokens[0])
         return model
