@@ -15,26 +15,17 @@ import torch
 
 from . import evaluate
 from .generators import Generator, load
+from .generators import method as method_class
 from .io import atomic_write_text, zoos_dir
 from .train import is_main
 
-METHODS = ("rpg", "pdiff")
+def _batch(method_name: str, preset) -> int:
+    return method_class(method_name).preset_training(preset)["batch_size"]
 
 
-def _batch(method: str, preset) -> int:
-    return preset.pdiff_batch if method == "pdiff" else preset.rpg_batch
-
-
-def _build(method: str, zoo, preset, overrides: dict, seed: int = 0) -> Generator:
-    if method == "rpg":
-        from .generators.rpg import RPG
-
-        return RPG.from_zoo(zoo, preset.rpg_config(zoo, **overrides), seed=seed)
-    if method == "pdiff":
-        from .generators.pdiff import PDiff
-
-        return PDiff.from_zoo(zoo, preset.pdiff_config(**overrides), seed=seed)
-    raise KeyError(f"unknown method {method!r}; available: {', '.join(METHODS)}")
+def _build(method_name: str, zoo, preset, overrides: dict, seed: int = 0) -> Generator:
+    """Any registered method, built for `zoo` with the preset's settings (workbench.generators.method)."""
+    return method_class(method_name).from_preset(zoo, preset, seed=seed, **overrides)
 
 
 def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = None,
@@ -119,15 +110,13 @@ def task_rows(gen: Generator, zoo, indices, X, y, *, n: int, seed: int = 0) -> t
 # baseline, what `run` allocates on top is the cost. CPU: in a fresh spawned process (peak RSS cannot be reset
 # inside one). CUDA: torch.cuda.max_memory_allocated in this process.
 
-def _setup_train(method: str, zoo_path: str, preset, steps: int, device: str, overrides: dict):
+def _setup_train(method_name: str, zoo_path: str, preset, steps: int, device: str, overrides: dict):
     from .zoo import Zoo
 
     zoo = Zoo.load(zoo_path)
-    gen = _build(method, zoo, preset, overrides, 0)
-    if method == "pdiff":   # both stages `steps` long
-        gen = gen.__class__(gen.config.replace(ae_steps=steps), gen.tokenizer, gen.target)
-    cfg = preset.train_config(method, steps=steps, device=device)
-    return lambda: gen.fit(zoo, cfg, batch_size=_batch(method, preset), progress=False)
+    gen = _build(method_name, zoo, preset, overrides, 0).with_steps(steps)     # every stage `steps` long
+    cfg = preset.train_config(method_name, steps=steps, device=device)
+    return lambda: gen.fit(zoo, cfg, batch_size=_batch(method_name, preset), progress=False)
 
 
 def _setup_sample(path: str, n: int, device: str, kw: dict):
@@ -188,10 +177,10 @@ def measure(setup, *args, device: str = "cpu") -> dict:
     return {**out, "extra_mb": out["peak_mb"] - out["baseline_mb"]}
 
 
-def train_cost(method: str, zoo, preset, steps: int, *, device: str = "cpu", **overrides) -> dict:
-    """Seconds per step and peak memory of `steps` training steps of a fresh generator on a saved zoo (nothing saved)."""
-    out = measure(_setup_train, method, str(zoo.path), preset, steps, device, overrides, device=device)
-    return {**out, "seconds_per_step": out["seconds"] / (2 * steps if method == "pdiff" else steps)}
+def train_cost(method_name: str, zoo, preset, steps: int, *, device: str = "cpu", **overrides) -> dict:
+    """Seconds per step and peak memory of `steps` training steps (per stage) of a fresh generator on a saved zoo."""
+    out = measure(_setup_train, method_name, str(zoo.path), preset, steps, device, overrides, device=device)
+    return {**out, "seconds_per_step": out["seconds"] / (method_class(method_name).stages * steps)}
 
 
 def sample_cost(path, n: int = 1, *, device: str = "cpu", **sample_kw) -> dict:

@@ -51,6 +51,7 @@ class Preset(Config):
     sampler_steps: tuple[int, ...] = (5, 20, 60, 100, 200, 0)   # RPG Table 7 rows; 0 = DDPM through all T steps
     task_steps: int = 600                            # task-conditioned RPG on the seen task codes
     task_batch: int = 64
+    collection: dict = field(default_factory=dict)   # CollectionSpec of the many-(architecture, dataset) zoo (IGPG)
 
     def validate(self):
         check(self.n_checkpoints >= 1 and self.n_seeds >= 2, "n_checkpoints >= 1 and n_seeds >= 2 are required")
@@ -85,6 +86,24 @@ class Preset(Config):
 
         return collect(self.zoo_recipe(recipe, net, **overrides), self.zoo_dir(recipe, net, data, **overrides), data=data)
 
+    def collection_spec(self, **overrides):
+        """The CollectionSpec of this preset's many-(architecture, dataset) collection (+ overrides)."""
+        from .collection import CollectionSpec
+
+        return CollectionSpec.from_dict({**self.collection, **overrides})
+
+    def collection_dir(self, **overrides) -> Path:
+        import hashlib
+
+        key = hashlib.sha1(self.collection_spec(**overrides).to_json().encode()).hexdigest()[:8]
+        return zoos_dir() / self.name / f"collection-{key}"
+
+    def load_collection(self, *, progress: bool = True, **overrides):
+        """Collect (or resume, or load) this preset's collection under $WORKBENCH_ZOOS/<preset>/."""
+        from .collection import collect_collection
+
+        return collect_collection(self.collection_spec(**overrides), self.collection_dir(**overrides), progress=progress)
+
     def rpg_config(self, zoo, **overrides):
         """The RPGConfig for `zoo`: token size grown for big nets (see rpg_max_tokens), preset overrides, then yours."""
         from .generators.rpg import RPGConfig
@@ -101,14 +120,28 @@ class Preset(Config):
         return PDiffConfig.from_dict({**self.pdiff, **overrides})
 
     def train_config(self, method: str = "rpg", **overrides):
-        """TrainConfig of a generator: steps/lr of `method` (rpg / pdiff / ablation), the preset's device."""
+        """TrainConfig of a generator: the steps a registered `method` trains for here (or "ablation"), the
+        preset's learning rate and device."""
+        from .generators import method as method_class
         from .train import TrainConfig
 
-        steps = {"rpg": self.rpg_steps, "pdiff": self.pdiff_steps, "ablation": self.ablation_steps}[method]
+        steps = self.ablation_steps if method == "ablation" else method_class(method).preset_training(self)["steps"]
         return TrainConfig(**{"steps": steps, "lr": self.rpg_lr, "device": self.device, **overrides})
 
 
 SMOKE_RPG = {"d_model": 32, "n_layers": 1, "d_state": 8, "channels": [8, 16, 32, 16, 8]}
+
+# The many-(architecture, dataset) collection (IGPG). small: the architectures and datasets of issue 9, the ResNet
+# with 3 blocks per stage held out (depth transfer) and the rotated MNIST held out (dataset transfer).
+SMOKE_COLLECTION = {"archs": {"cnn_s": {"net": "cnn_s"}, "mlp_8": {"net": "mlp", "hidden": [8]}},
+                    "datasets": ["mnist5k", "digits28"], "held_out_datasets": ["digits28"],
+                    "dataset_kwargs": {"max_train": 300, "max_test": 100}, "seeds": 2, "per_seed": 2, "epochs": 1}
+SMALL_COLLECTION = {"archs": {"cnn_s": {"net": "cnn_s"}, "lenet5": {"net": "lenet5"},
+                              "mlp_64": {"net": "mlp", "hidden": [64]}, "mlp_32x32": {"net": "mlp", "hidden": [32, 32]},
+                              **{f"resnet_{b}": {"net": "resnet", "blocks": [b, b, b], "width": 8} for b in (1, 2, 3, 4)}},
+                    "datasets": ["mnist5k", "digits28", "mnist5k_inverted", "mnist5k_rot90", "mnist5k_5class"],
+                    "held_out_datasets": ["mnist5k_rot90"], "held_out_archs": ["resnet_3"],
+                    "seeds": 3, "per_seed": 2, "epochs": 8}
 
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(name="smoke", dataset_kwargs={"max_train": 500, "max_test": 200}, zoo_nets=("cnn_s", "mlp"),
@@ -116,7 +149,7 @@ PRESETS: dict[str, Preset] = {
                     rpg=SMOKE_RPG, rpg_token_size=32, rpg_max_tokens=64, rpg_diffusion_values=64 * 32, rpg_steps=20,
                     pdiff={"enc_channels": [4, 8], "channels": [8, 16, 8], "ae_steps": 20}, pdiff_steps=20, pdiff_batch=4,
                     ablation_steps=10, task_steps=20, task_batch=8, sampler_steps=(5, 60),
-                    net_kwargs={"mlp": {"hidden": [8]}}),
+                    net_kwargs={"mlp": {"hidden": [8]}}, collection=SMOKE_COLLECTION),
     # MLP 784-256-10: 203,530 params. p-diff: 6 stride-2 stages and a narrower latent U-Net keep its 204k-param run
     # within CPU minutes; its memory still grows with the flat length, which is what Figs. 7-8 compare.
     # RPG: U-Net [1,16,32,64,32,16,1] (paper: [1,32,64,128,64,32,1]) so that 800 steps fit the 204k-param MLP in CPU
@@ -126,7 +159,7 @@ PRESETS: dict[str, Preset] = {
                     rpg_steps=800,
                     pdiff={"enc_channels": [8, 16, 32, 64, 64, 64], "channels": [16, 32, 64, 32, 16], "ae_steps": 600},
                     # measured (reports/03): 1.8 s per p-diff step on the 204k-param MLP, ~35 min for its 2 x 600 steps, so p-diff stops at LeNet-5
-                    pdiff_steps=600, pdiff_batch=16, pdiff_max_params=60_000),
+                    pdiff_steps=600, pdiff_batch=16, pdiff_max_params=60_000, collection=SMALL_COLLECTION),
     # CIFAR-10 binary release under $WORKBENCH_DATA/cifar10; RPG's CNN-s/CNN-m protocol (SGD 1e-2, 50 epochs, 50 ckpts).
     "paper": Preset(name="paper", dataset="cifar10", zoo_nets=("cnn_s", "cnn_m", "resnet"), epochs=50,
                     n_checkpoints=50, n_seeds=10, head_epochs=20,

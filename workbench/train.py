@@ -1,6 +1,7 @@
 """One device-agnostic training loop for every generator (AdamW, grad clip, warm-up/cosine, optional EMA).
 
     model = RPG(config, tokenizer)                        # any nn.Module whose forward(batch) returns the loss
+                                                          # (batch: the sampler's tensors + "step", the step index)
     history = fit(model, sampler(tensors, batch_size=8), TrainConfig(steps=1000, lr=1e-3), out="runs/rpg")
 
 Each step seeds torch's RNG from (seed, step), so the model's own randomness (timesteps, noise, token subsets)
@@ -158,6 +159,7 @@ def fit(model: nn.Module, batches: Callable[[int], dict], cfg: TrainConfig = Tra
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * _lr_factor(cfg, step)
             batch = {k: v.to(dev) for k, v in batches(draw).items()}
+            batch["step"] = torch.tensor(step)             # for schedules inside a model (e.g. a Gumbel temperature)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss = net(batch)
             mean_loss = loss.detach().float()

@@ -11,7 +11,8 @@ the manifest is written last, so a folder with a manifest is always complete.
 Recipes:
   last_epoch  train, then `checkpoint_epochs` (default 1) more epochs at `final_lr` saving K evenly spaced
               checkpoints (RPG / p-diff protocol)
-  seeds       N independent runs (seed, seed+1, ...), the final checkpoint of each
+  seeds       N independent runs (seed, seed+1, ...), the final checkpoint of each (or `per_seed` checkpoints
+              evenly spaced over its checkpoint epoch, the last being the final one)
   tasks       one checkpoint per binary class-subset task (10-bit code); `head_only` (default) trains just the
               classifier head on a shared frozen backbone (RPG's PCA and unseen-task experiments concern heads),
               otherwise a whole net per task
@@ -52,6 +53,7 @@ class ZooRecipe(Config):
     n_checkpoints: int = 50     # K checkpoints (last_epoch) / N seeds (seeds)
     epochs: int = 30            # training epochs at `lr` before the checkpoints
     checkpoint_epochs: int = 1  # epochs at `final_lr` the checkpoints come from (raise it for K > steps per epoch)
+    per_seed: int = 1           # seeds: checkpoints kept per seed, evenly spaced over its checkpoint epoch(s)
     lr: float = 1e-2
     final_lr: float = 1e-3      # learning rate of the extra epoch that the checkpoints come from
     momentum: float = 0.9
@@ -71,7 +73,7 @@ class ZooRecipe(Config):
         check(self.net in NETS, f"unknown net {self.net!r}; available: {', '.join(NETS.available())}")
         check(self.n_checkpoints >= 1, "n_checkpoints must be >= 1")
         check(self.epochs >= 0 and self.batch_size >= 1 and self.lr > 0 and self.final_lr > 0, "epochs >= 0, batch_size >= 1, lr > 0 required")
-        check(self.checkpoint_epochs >= 1, f"checkpoint_epochs must be >= 1, got {self.checkpoint_epochs}")
+        check(self.checkpoint_epochs >= 1 and self.per_seed >= 1, "checkpoint_epochs >= 1 and per_seed >= 1 required")
         NETS.check_kwargs(self.net, self.net_kwargs)   # a misspelt option is an error, never silently dropped
 
 
@@ -390,16 +392,25 @@ def _last_epoch(recipe, data, kw, parts, bar) -> list[str]:
 
 
 def _seeds(recipe, data, kw, parts, bar) -> list[str]:
-    names = []
+    names, K = [], recipe.per_seed
     for i in range(recipe.n_checkpoints):
-        seed, name = recipe.seed + i, f"ckpt_{i:05d}"
-        if not parts.has(name):
+        seed = recipe.seed + i
+        mine = [f"ckpt_{i:05d}"] if K == 1 else [f"ckpt_{i:05d}_{k:03d}" for k in range(K)]
+        if not all(parts.has(n) for n in mine):
             net, opt = _train_base(recipe, data, kw, seed, parts, f"base_{i:05d}", bar)
-            _final_epoch(recipe, net, opt, data, seed)
-            parts.save(name, _pack(net, opt), {"index": i, "seed": seed, "epoch": recipe.epochs + recipe.checkpoint_epochs,
-                                               "step": 0})
+            set_lr(opt, recipe.final_lr)
+            batches = _checkpoint_batches(recipe, len(data.y_train), seed)
+            ends = [round((k + 1) * len(batches) / K) for k in range(K)]     # the last is the end of the final epoch
+            step = 0
+            for k in range(K):
+                for _ in train_steps(net, opt, data.X_train, data.y_train, batches[step: ends[k]]):
+                    pass
+                step = ends[k]
+                parts.save(mine[k], _pack(net, opt), {"index": i * K + k, "seed": seed,
+                                                      "epoch": recipe.epochs + recipe.checkpoint_epochs,
+                                                      "step": 0 if K == 1 else step})
             parts.path(f"base_{i:05d}").unlink(missing_ok=True)
-        names.append(name)
+        names += mine
         bar.update(1)
     return names
 
@@ -442,9 +453,11 @@ def _tasks(recipe, data, kw, parts, bar) -> list[str]:
 def _check_steps(recipe: ZooRecipe, data: Dataset) -> None:
     """A last_epoch zoo needs a step per checkpoint: refuse before training, saying which knob fixes it."""
     per_epoch = -(-len(data.y_train) // recipe.batch_size)
-    S, K = per_epoch * recipe.checkpoint_epochs, recipe.n_checkpoints
-    if recipe.recipe == "last_epoch" and K > S:
-        raise ValueError(f"n_checkpoints={K} exceeds the {S} steps of {recipe.checkpoint_epochs} checkpoint epoch(s) "
+    S = per_epoch * recipe.checkpoint_epochs
+    K = {"last_epoch": recipe.n_checkpoints, "seeds": recipe.per_seed}.get(recipe.recipe, 1)
+    if K > S:
+        what = "n_checkpoints" if recipe.recipe == "last_epoch" else "per_seed"
+        raise ValueError(f"{what}={K} exceeds the {S} steps of {recipe.checkpoint_epochs} checkpoint epoch(s) "
                          f"({len(data.y_train)} training rows / batch_size {recipe.batch_size}); set "
                          f"checkpoint_epochs={-(-K // per_epoch)} (more steps at final_lr; the training before the "
                          f"checkpoints is unchanged) or take fewer checkpoints")

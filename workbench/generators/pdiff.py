@@ -77,6 +77,19 @@ class PDiff(Generator):
             tok = Tokenizer.fit(zoo, "flat", -(-zoo.num_params // mult) * mult)   # one token: the whole padded net
             return cls(config, tok, cls.describe_target(zoo))
 
+    @classmethod
+    def from_preset(cls, zoo, preset, *, seed: int = 0, **overrides) -> "PDiff":
+        return cls.from_zoo(zoo, preset.pdiff_config(**overrides), seed=seed)
+
+    @classmethod
+    def preset_training(cls, preset) -> dict:
+        return {"steps": preset.pdiff_steps, "batch_size": preset.pdiff_batch}
+
+    stages = 2    # autoencoder, then latent diffusion
+
+    def with_steps(self, steps: int) -> "PDiff":
+        return self.__class__(self.config.replace(ae_steps=steps), self.tokenizer, self.target)
+
     def train(self, mode: bool = True):
         super().train(mode)
         if self.stage == "diffusion":

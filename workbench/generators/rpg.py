@@ -257,6 +257,14 @@ class RPG(Generator):
         model.fixed_values.copy_(tokens[0])
         return model
 
+    @classmethod
+    def from_preset(cls, zoo, preset, *, seed: int = 0, **overrides) -> "RPG":
+        return cls.from_zoo(zoo, preset.rpg_config(zoo, **overrides), seed=seed)
+
+    @classmethod
+    def preset_training(cls, preset) -> dict:
+        return {"steps": preset.rpg_steps, "batch_size": preset.rpg_batch}
+
     # ---- model --------------------------------------------------------------------------------------------
     def prototypes(self, states: torch.Tensor | None = None, codes: torch.Tensor | None = None, n: int | None = None):
         """[B, L, d] prototypes from position embedding + permutation state + task code."""

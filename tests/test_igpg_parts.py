@@ -1,0 +1,97 @@
+"""IGPG building blocks: the chunk tokenizer (the road's flat tokenizer), the Gumbel VQ-VAE, the GPT prior."""
+import pytest
+import torch
+
+from workbench.generators.igpg.prior import CodePrior, PriorConfig
+from workbench.generators.igpg.vqvae import ChunkVQVAE, VQConfig, masked_recon, temperature
+from workbench.nets import create_net
+from workbench.tokenizers import Tokenizer
+from workbench.train import TrainConfig, fit, sampler
+from workbench.zoo import Zoo
+
+
+def _zoo(n=4, **kw):
+    g = torch.Generator().manual_seed(0)
+    kw = {"blocks": (1,), "width": 4, "image_size": 8, **kw}
+    nets = [create_net("resnet", **kw) for _ in range(n)]
+    sds = [{k: v + 0.01 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v
+            for k, v in net.state_dict().items()} for net in nets]
+    return Zoo.from_state_dicts(sds, net="resnet", net_kwargs=kw)
+
+
+def test_chunks_of_any_architecture_invert_exactly_and_pad_with_nan():
+    for kw in ({"blocks": (1,)}, {"blocks": (2, 1), "width": 3}):
+        zoo = _zoo(**kw)
+        tok = Tokenizer.fit(zoo, "flat", 64)                    # IGPG's chunks: the whole net, cut every 64 values
+        chunks = tok.encode(zoo.flat, torch.float64)
+        assert chunks.shape == (len(zoo), -(-zoo.num_params // 64), 64)
+        assert torch.isnan(chunks[:, -1]).sum(1).eq((-zoo.num_params) % 64).all()
+        assert torch.equal(tok.decode(chunks), zoo.flat)        # bit-exact round trip
+
+
+def test_masked_loss_ignores_padding_and_temperature_anneals():
+    t = torch.tensor([[1.0, float("nan")], [2.0, 3.0]])
+    p = torch.tensor([[1.5, 100.0], [2.0, 2.0]])
+    assert masked_recon(p, t, "l1").item() == pytest.approx(0.5)
+    assert masked_recon(p, t, "l2").item() == pytest.approx((0.25 + 1) / 3)
+    cfg = VQConfig(anneal_steps=100)
+    assert temperature(cfg, 0) == pytest.approx(1.0) and temperature(cfg, 100) == pytest.approx(1e-4)
+    assert temperature(cfg, 50) == pytest.approx(0.5, abs=1e-3) and temperature(cfg, 500) == pytest.approx(1e-4)
+
+
+def test_vqvae_learns_to_reconstruct_chunks_and_reports_codebook_health():
+    zoo = _zoo(n=6)
+    tok = Tokenizer.fit(zoo, "flat", 32)
+    chunks = tok.encode(zoo.flat).reshape(-1, 32)
+    vq = ChunkVQVAE(VQConfig(chunk_size=32, downsample=4, codebook_size=32, code_dim=16, hidden=32, anneal_steps=150))
+    before = masked_recon(vq.decode(vq.encode(chunks)), chunks).item()
+    hist = fit(vq, sampler({"tokens": chunks}, 64), TrainConfig(steps=200, lr=3e-3, device="cpu"), progress=False)
+    codes = vq.encode(chunks)
+    assert codes.shape == (len(chunks), 8) and codes.dtype == torch.long
+    after = masked_recon(vq.decode(codes), chunks).item()
+    assert after < 0.5 * before and hist[-1]["loss"] < hist[0]["loss"]
+    h = vq.health(chunks)
+    assert 0 < h["usage"] <= 1 and 1 <= h["perplexity"] <= 32
+
+
+def _prior(**kw):
+    torch.manual_seed(0)
+    return CodePrior(PriorConfig(vocab=16, data_dim=6, arch_dim=5, context=12, n_embd=32, n_layer=2, n_head=2, **kw)).eval()
+
+
+def _reference(prior, data, arch, length):
+    """Greedy generation by recomputing the whole sequence each step (no cache, no windows)."""
+    codes = torch.empty(len(data), 0, dtype=torch.long)
+    for t in range(length):
+        inp = torch.cat([torch.full((len(data), 1), prior.bos), codes], 1)
+        pos = torch.arange(-1, t)[None].expand(len(data), -1)
+        x = torch.cat([prior._prefix(data, arch), prior._embed(inp, pos)], 1)
+        codes = torch.cat([codes, prior.gpt(inputs_embeds=x).logits[:, -1, :-1].argmax(1, keepdim=True)], 1)
+    return codes
+
+
+def test_windowed_generation_with_a_window_covering_the_sequence_equals_one_pass():
+    prior = _prior()
+    data, arch = torch.randn(3, 6), torch.randn(3, 5)
+    one = prior.generate(data, arch, 10, top_k=1)
+    assert torch.equal(one, _reference(prior, data, arch, 10))          # cached decoding = recomputing everything
+    assert torch.equal(prior.generate(data, arch, 10, window=12, seed=3), prior.generate(data, arch, 10, seed=3))
+    long = prior.generate(data, arch, 40, window=8, overlap=3, seed=1)  # longer than the context: several windows
+    assert long.shape == (3, 40) and long.max() < 16 and long.min() >= 0
+    with pytest.raises(ValueError, match=r"embeddings must be \[B, 6\]"):
+        prior.generate(torch.randn(3, 7), arch, 5)
+
+
+def test_prior_learns_windows_of_a_long_sequence_conditioned_on_its_prefix():
+    prior = _prior().train()
+    g = torch.Generator().manual_seed(0)
+    seqs = torch.randint(0, 16, (2, 30), generator=g)                  # two "nets", each its own embedding
+    data, arch = torch.randn(2, 6, generator=g), torch.randn(2, 5, generator=g)
+    W = 12
+    offsets = torch.arange(0, 30 - W + 1)
+    rows = [(i, int(o)) for i in range(2) for o in offsets]
+    batch = {"codes": torch.stack([seqs[i, o: o + W] for i, o in rows]), "offset": torch.tensor([o for _, o in rows]),
+             "data": torch.stack([data[i] for i, _ in rows]), "arch": torch.stack([arch[i] for i, _ in rows])}
+    fit(prior, sampler(batch, 16), TrainConfig(steps=250, lr=3e-3, device="cpu"), progress=False)
+    out = prior.generate(data, arch, 30, window=W, overlap=6, top_k=1)
+    assert (out == seqs).float().mean() > 0.9                         # each prefix writes its own sequence back

@@ -1,0 +1,70 @@
+"""Methods plug in by registration: a generator module registers itself, and experiments trains, caches and reloads
+it without any other file naming it."""
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import nn
+
+from workbench import experiments, presets
+from workbench.config import Config
+from workbench.generators import GENERATORS, Generator, available_generators, load, method, seeded
+from workbench.tokenizers import Tokenizer
+from workbench.train import fit, sampler
+from workbench.zoo import ZooRecipe, collect
+
+
+@dataclass(frozen=True)
+class ShiftConfig(Config):
+    scale: float = 1.0
+
+
+class Shift(Generator):
+    """A toy method: the zoo's mean plus learnt per-coordinate noise scale (enough to exercise the plumbing)."""
+    name = "test_shift"
+
+    def __init__(self, config, tokenizer, target):
+        super().__init__(config, tokenizer, target)
+        L, S = tokenizer.index.shape
+        self.mu = nn.Parameter(torch.zeros(L, S))
+        self.log_sd = nn.Parameter(torch.zeros(L, S))
+
+    @classmethod
+    def from_preset(cls, zoo, preset, *, seed=0, **overrides):
+        with seeded(seed):
+            return cls(ShiftConfig(**overrides), Tokenizer.fit(zoo, "flat", 32), cls.describe_target(zoo))
+
+    @classmethod
+    def preset_training(cls, preset):
+        return {"steps": 5, "batch_size": 2}
+
+    def forward(self, batch):
+        x = batch["tokens"]
+        keep = ~torch.isnan(x)
+        nll = ((x.nan_to_num() - self.mu) ** 2 / (2 * self.log_sd.exp() ** 2) + self.log_sd) * keep
+        return nll.sum() / keep.sum()
+
+    def fit(self, zoo, cfg, *, batch_size=2, out=None, progress=True):
+        return fit(self, sampler({"tokens": self.tokenizer.encode(zoo.flat)}, batch_size, seed=cfg.seed), cfg, out=out,
+                   progress=progress)
+
+    @torch.no_grad()
+    def sample(self, n, *, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        return self.mu + self.config.scale * self.log_sd.exp() * torch.randn(n, *self.mu.shape, generator=g)
+
+
+def test_a_registered_method_trains_caches_and_reloads_through_experiments(tmp_path):
+    GENERATORS.register("test_shift", ShiftConfig, overwrite=True)(Shift)
+    assert {"rpg", "pdiff", "test_shift"} <= set(available_generators())
+    assert method("rpg").preset_training(presets.get("smoke"))["steps"] == presets.get("smoke").rpg_steps
+    zoo = collect(ZooRecipe(net="mlp", net_kwargs={"hidden": [8]}, dataset="digits", epochs=1, batch_size=64,
+                            n_checkpoints=3), tmp_path / "z")
+    preset = presets.get("smoke")
+    gen, info = experiments.trained("test_shift", zoo, preset, progress=False)
+    assert not info["cached"] and info["steps"] == 5
+    again, info2 = experiments.trained("test_shift", zoo, preset, progress=False)
+    assert info2["cached"] and torch.equal(again.generate(2, seed=1), gen.generate(2, seed=1))
+    assert torch.equal(load(info2["path"]).mu, gen.mu)
+    with pytest.raises(KeyError, match="unknown generator 'nope'.*rpg.*workbench.generators.GENERATORS.register"):
+        experiments.trained("nope", zoo, preset)

@@ -1,0 +1,170 @@
+"""A collection of zoos: many (architecture, dataset) pairs for one generator (IGPG's claim is one generator for all).
+
+    spec = preset.collection_spec()                       # architectures x datasets x seeds, held-out lists
+    col = collect_collection(spec, "zoos/small/collection")   # one `seeds` zoo per pair (resumable), manifest last
+    for m in col.members("seen"):                          # m.arch, m.dataset, m.split, m.description
+        zoo = col.zoo(m)                                   # an ordinary Zoo: every evaluation works on it
+    emb = col.embeddings(image_encoder(), text_encoder())  # {"data": {dataset: [d]}, "arch": {arch: [a]}}, cached
+
+A collection folder holds `collection.json` (the spec, the members with their split and architecture description)
+and one zoo folder per pair; embeddings are cached per encoder in `embeddings.safetensors`. Splits: `seen` (the
+generator trains on it), `held-out dataset` (a dataset no seen pair uses), `held-out depth` (an architecture the
+generator never sees, e.g. a ResNet depth between seen ones).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import io
+from .config import Config, check
+from .data import DATASETS, load_dataset
+from .nets import NETS
+from .zoo import Zoo, ZooRecipe, collect
+
+MANIFEST = "collection.json"
+EMBEDDINGS = "embeddings.safetensors"
+FORMAT = "workbench-collection/1"
+
+
+@dataclass(frozen=True)
+class CollectionSpec(Config):
+    archs: dict = field(default_factory=lambda: {"cnn_s": {"net": "cnn_s"}})   # label -> {"net": name, **net kwargs}
+    datasets: tuple[str, ...] = ("mnist5k",)
+    held_out_datasets: tuple[str, ...] = ()
+    held_out_archs: tuple[str, ...] = ()
+    dataset_kwargs: dict = field(default_factory=dict)   # for every dataset (e.g. max_train at the smoke preset)
+    seeds: int = 3               # independent runs per pair: each pair is a distribution, not a point
+    per_seed: int = 2            # checkpoints per run, from its final epoch
+    epochs: int = 10
+    lr: float = 1e-2
+    final_lr: float = 1e-3
+    batch_size: int = 32
+
+    def validate(self):
+        for label, a in self.archs.items():
+            check(isinstance(a, dict) and a.get("net") in NETS,
+                  f"arch {label!r} must be {{'net': <registered net>, ...}}; available nets: {', '.join(NETS.available())}")
+            NETS.check_kwargs(a["net"], {k: v for k, v in a.items() if k != "net"})
+        for d in (*self.datasets, *self.held_out_datasets):
+            check(d in DATASETS, f"unknown dataset {d!r}; available: {', '.join(DATASETS.available())}")
+        check(set(self.held_out_datasets) <= set(self.datasets), "held_out_datasets must be among datasets")
+        check(set(self.held_out_archs) <= set(self.archs), "held_out_archs must be among archs")
+        check(len(set(self.datasets) - set(self.held_out_datasets)) >= 1 and len(set(self.archs) - set(self.held_out_archs)) >= 1,
+              "at least one dataset and one architecture must be seen")
+        check(self.seeds >= 1 and self.per_seed >= 1, "seeds >= 1 and per_seed >= 1 required")
+
+    def recipe(self, arch: str, dataset: str) -> ZooRecipe:
+        a = dict(self.archs[arch])
+        return ZooRecipe(recipe="seeds", net=a.pop("net"), net_kwargs=a, dataset=dataset,
+                         dataset_kwargs=dict(self.dataset_kwargs), n_checkpoints=self.seeds, per_seed=self.per_seed,
+                         epochs=self.epochs, lr=self.lr, final_lr=self.final_lr, batch_size=self.batch_size)
+
+    def split(self, arch: str, dataset: str) -> str:
+        if dataset in self.held_out_datasets:
+            return "held-out dataset"
+        return "held-out depth" if arch in self.held_out_archs else "seen"
+
+
+@dataclass(frozen=True)
+class Member:
+    arch: str
+    dataset: str
+    split: str
+    zoo: str                 # folder, relative to the collection
+    net: str
+    net_kwargs: dict
+    description: str         # the architecture text the architecture embedding is made from
+
+
+class Collection:
+    def __init__(self, path: Path, manifest: dict):
+        self.path, self.manifest = Path(path), manifest
+        self.spec = CollectionSpec.from_dict(manifest["spec"])
+        self._members = [Member(**m) for m in manifest["members"]]
+        self._zoos: dict[str, Zoo] = {}
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Collection":
+        path = Path(path)
+        if not (path / MANIFEST).exists():
+            raise FileNotFoundError(f"no complete collection at {path} (no {MANIFEST}); collect it with "
+                                    f"workbench.collection.collect_collection(spec, {str(path)!r}), which resumes")
+        m = io.read_json(path / MANIFEST)
+        if m.get("format") != FORMAT:
+            raise ValueError(f"{path / MANIFEST}: format {m.get('format')!r} is not {FORMAT!r}")
+        return cls(path, m)
+
+    def members(self, split: str | None = None) -> list[Member]:
+        return [m for m in self._members if split is None or m.split == split]
+
+    def member(self, arch: str, dataset: str) -> Member:
+        for m in self._members:
+            if (m.arch, m.dataset) == (arch, dataset):
+                return m
+        raise KeyError(f"no pair ({arch!r}, {dataset!r}) in {self.path}; pairs: "
+                       f"{[(m.arch, m.dataset) for m in self._members][:12]}")
+
+    def zoo(self, m: Member) -> Zoo:
+        if m.zoo not in self._zoos:
+            self._zoos[m.zoo] = Zoo.load(self.path / m.zoo)
+        return self._zoos[m.zoo]
+
+    @property
+    def archs(self) -> list[str]:
+        return list(self.spec.archs)
+
+    @property
+    def datasets(self) -> list[str]:
+        return list(self.spec.datasets)
+
+    def embeddings(self, image_enc, text_enc, *, per_class: int = 5) -> dict[str, dict[str, torch.Tensor]]:
+        """Dataset embeddings (image features of `per_class` images per class, mean-pooled) and architecture
+        embeddings (the members' descriptions), cached per encoder in embeddings.safetensors."""
+        from .encoders import dataset_embedding
+
+        file = self.path / EMBEDDINGS
+        cache = io.load_tensors(file) if file.exists() else {}
+        want = {f"data/{image_enc.name}/{d}" for d in self.datasets} | {f"arch/{text_enc.name}/{a}" for a in self.archs}
+        missing = sorted(want - set(cache))
+        for key in tqdm(missing, desc="embeddings", disable=None if missing else True):
+            kind, _, name = key.split("/", 2)
+            if kind == "data":
+                cache[key] = dataset_embedding(load_dataset(name, **self.spec.dataset_kwargs), image_enc, per_class=per_class)
+            else:
+                desc = next(m.description for m in self._members if m.arch == name)
+                cache[key] = text_enc.embed([desc])[0]
+        if missing:
+            io.save_tensors(file, cache)
+        return {"data": {d: cache[f"data/{image_enc.name}/{d}"] for d in self.datasets},
+                "arch": {a: cache[f"arch/{text_enc.name}/{a}"] for a in self.archs}}
+
+
+def collect_collection(spec: CollectionSpec, out: str | Path, *, progress: bool = True) -> Collection:
+    """Collect every (architecture, dataset) pair's zoo under `out` (each resumes like any zoo), then the manifest.
+
+    A complete collection made with the same spec is loaded; one made with another spec is an error.
+    """
+    from .encoders import describe_architecture
+
+    out = Path(out)
+    if (out / MANIFEST).exists():
+        col = Collection.load(out)
+        if json.loads(col.spec.to_json()) != json.loads(spec.to_json()):
+            raise ValueError(f"{out} already holds a collection made with a different spec; choose another folder")
+        return col
+    members = []
+    pairs = [(a, d) for a in spec.archs for d in spec.datasets]
+    for arch, dataset in tqdm(pairs, desc=f"collection {out.name}", disable=None if progress else True):
+        folder = f"{dataset}-{arch}"
+        zoo = collect(spec.recipe(arch, dataset), out / folder, progress=False)
+        members.append({"arch": arch, "dataset": dataset, "split": spec.split(arch, dataset), "zoo": folder,
+                        "net": zoo.net, "net_kwargs": zoo.net_kwargs,
+                        "description": describe_architecture(zoo.net, zoo.net_kwargs)})
+    io.write_json(out / MANIFEST, {"format": FORMAT, "spec": json.loads(spec.to_json()), "members": members,
+                                   "held_out": {"datasets": list(spec.held_out_datasets), "archs": list(spec.held_out_archs)}})
+    return Collection.load(out)

@@ -1,0 +1,152 @@
+"""IGPG's prior: a GPT-2 over VQ-VAE code indices, conditioned by a prefix made from the dataset and architecture
+embeddings, with chunk-wise (windowed) generation for nets whose code sequence exceeds the context.
+
+    prior = CodePrior(PriorConfig(vocab=256, data_dim=1280, arch_dim=384, context=256))
+    loss = prior({"codes": codes, "offset": offsets, "data": d, "arch": a})   # codes [B, W], window start offsets [B]
+    seqs = prior.generate(data, arch, length=700, seed=0, window=256, overlap=64, temperature=1.0, top_k=None)
+
+Sequence seen by the transformer: [data prefix, arch prefix, BOS or previous tokens..., codes...]; each code's
+embedding adds a projection of its *absolute* position in the net's sequence, so a window that starts mid-net knows
+where it is. Windows: the first starts at BOS; each later window is conditioned on the last `overlap` codes of the
+previous one (IGPG: "generate blocks of the maximum length, each conditioned on the tail of the previous block").
+
+Differences from IGPG, and why: the absolute-position projection is an addition (the paper does not say how a later
+block knows its place in the net; without it every window would look like the start of one); the GPT-2 is randomly
+initialised at a preset's size (IGPG: 27.8M parameters) — any causal LM by name could replace it where weights exist.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ...config import Config, check
+from ..rpg import sinusoid
+
+
+@dataclass(frozen=True)
+class PriorConfig(Config):
+    vocab: int = 256             # codebook size K (codes 0..K-1; K is BOS)
+    data_dim: int = 1280         # dataset embedding width (EfficientNet-Lite0 features: 1280)
+    arch_dim: int = 384          # architecture embedding width (MiniLM: 384)
+    use_arch: bool = True        # ablation: prior without the architecture embedding
+    context: int = 256           # codes per window (the transformer sees 2 prefix + context + 1 positions)
+    n_embd: int = 128
+    n_layer: int = 4
+    n_head: int = 4
+    dropout: float = 0.0
+    max_len: int = 1 << 16       # longest code sequence the absolute-position embedding is meant for
+
+    def validate(self):
+        check(self.vocab >= 2 and self.data_dim >= 1 and self.arch_dim >= 1, "vocab >= 2, data_dim, arch_dim >= 1")
+        check(self.context >= 2, f"context must be >= 2, got {self.context}")
+        check(self.n_embd % self.n_head == 0, f"n_embd {self.n_embd} must be a multiple of n_head {self.n_head}")
+
+
+class CodePrior(nn.Module):
+    PREFIX = 2
+
+    def __init__(self, config: PriorConfig):
+        super().__init__()
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        c = self.config = config
+        gcfg = GPT2Config(vocab_size=c.vocab + 1, n_positions=self.PREFIX + c.context + 1, n_embd=c.n_embd,
+                          n_layer=c.n_layer, n_head=c.n_head, resid_pdrop=c.dropout, embd_pdrop=c.dropout,
+                          attn_pdrop=c.dropout, bos_token_id=c.vocab, eos_token_id=c.vocab)
+        self.gpt = GPT2LMHeadModel(gcfg)
+        self.data_proj = nn.Sequential(nn.Linear(c.data_dim, c.n_embd), nn.GELU(), nn.Linear(c.n_embd, c.n_embd))
+        self.arch_proj = nn.Sequential(nn.Linear(c.arch_dim, c.n_embd), nn.GELU(), nn.Linear(c.n_embd, c.n_embd))
+        self.abs_pos = nn.Linear(c.n_embd, c.n_embd, bias=False)
+        nn.init.zeros_(self.abs_pos.weight)              # starts as plain GPT-2; learns to use the absolute position
+
+    @property
+    def bos(self) -> int:
+        return self.config.vocab
+
+    def _prefix(self, data: torch.Tensor, arch: torch.Tensor) -> torch.Tensor:
+        """[B, data_dim], [B, arch_dim] -> [B, 2, n_embd]."""
+        c = self.config
+        if data.shape[-1] != c.data_dim or arch.shape[-1] != c.arch_dim:
+            raise ValueError(f"embeddings must be [B, {c.data_dim}] (dataset) and [B, {c.arch_dim}] (architecture), "
+                             f"got {list(data.shape)} and {list(arch.shape)}: use the encoders this prior was built for")
+        a = self.arch_proj(arch) if c.use_arch else torch.zeros(len(arch), c.n_embd, device=arch.device)
+        return torch.stack([self.data_proj(data), a], 1)
+
+    def _embed(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Token embeddings [B, T, n] + a projection of each token's absolute position in the net ([B, T])."""
+        pe = sinusoid(positions.flatten().clamp_min(0), self.config.n_embd).to(tokens.device).view(*positions.shape, -1)
+        return self.gpt.transformer.wte(tokens) + self.abs_pos(pe)
+
+    def _window(self, codes: torch.Tensor, offset: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Input tokens and their absolute positions for a window of codes starting at `offset` (BOS at offset 0)."""
+        B, W = codes.shape
+        pos = offset[:, None] + torch.arange(W, device=codes.device)[None]            # (B, W) absolute positions
+        first = torch.where(offset == 0, torch.full_like(offset, self.bos), codes[:, 0])
+        # a window at offset 0 reads [BOS, c0 .. c_{W-2}] and predicts c0 .. c_{W-1}; later ones read their first code
+        inp = torch.cat([first[:, None], codes[:, :-1]], 1)
+        inp_pos = torch.cat([(offset - 1)[:, None], pos[:, :-1]], 1)
+        start = (offset == 0)
+        inp = torch.where(start[:, None], inp, codes)
+        inp_pos = torch.where(start[:, None], inp_pos, pos)
+        return inp, inp_pos
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        """Next-code cross-entropy on windows: `codes` [B, W] starting at `offset` [B] of each net's sequence."""
+        codes, offset = batch["codes"], batch["offset"]
+        inp, pos = self._window(codes, offset)
+        x = torch.cat([self._prefix(batch["data"], batch["arch"]), self._embed(inp, pos)], 1)
+        logits = self.gpt(inputs_embeds=x).logits[:, self.PREFIX:]                      # (B, W, vocab + 1)
+        start = offset == 0
+        # at offset 0 position t predicts code t; elsewhere position t (reading code t) predicts code t+1
+        target = torch.where(start[:, None], codes, torch.cat([codes[:, 1:], torch.full_like(codes[:, :1], -100)], 1))
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100)
+
+    @torch.no_grad()
+    def generate(self, data: torch.Tensor, arch: torch.Tensor, length: int, *, seed: int = 0, window: int | None = None,
+                 overlap: int | None = None, temperature: float = 1.0, top_k: int | None = None) -> torch.Tensor:
+        """[B, length] codes. Windows of `window` (default: the context) codes; each later window is conditioned on
+        the last `overlap` codes of the sequence so far (default: half a window)."""
+        c = self.config
+        window = min(window or c.context, c.context)
+        overlap = window // 2 if overlap is None else overlap
+        check(0 <= overlap < window, f"overlap must be in [0, window={window}), got {overlap}")
+        check(temperature > 0, f"temperature must be > 0, got {temperature}")
+        dev = next(self.parameters()).device
+        g = torch.Generator(device="cpu").manual_seed(seed)
+        prefix = self._prefix(data.to(dev), arch.to(dev))
+        B = prefix.shape[0]
+        out = torch.empty(B, 0, dtype=torch.long, device=dev)
+        while out.shape[1] < length:
+            start = out.shape[1]
+            if start == 0:
+                ctx = torch.full((B, 1), self.bos, dtype=torch.long, device=dev)
+                ctx_pos = torch.full((B, 1), -1, dtype=torch.long, device=dev)
+                budget = window
+            else:
+                k = min(overlap, start) or 1                                          # at least the last code
+                ctx = out[:, start - k:]
+                ctx_pos = torch.arange(start - k, start, device=dev)[None].expand(B, -1)
+                budget = window - k
+            x = torch.cat([prefix, self._embed(ctx, ctx_pos)], 1)
+            res = self.gpt(inputs_embeds=x, use_cache=True)
+            past, logits = res.past_key_values, res.logits[:, -1]
+            for i in range(min(budget, length - start)):
+                nxt = _sample(logits, temperature, top_k, g).to(dev)                   # (B,)
+                out = torch.cat([out, nxt[:, None]], 1)
+                if out.shape[1] >= length or i + 1 == budget:
+                    break
+                p = torch.full((B, 1), out.shape[1] - 1, dtype=torch.long, device=dev)
+                res = self.gpt(inputs_embeds=self._embed(nxt[:, None], p), past_key_values=past, use_cache=True)
+                past, logits = res.past_key_values, res.logits[:, -1]
+        return out
+
+
+def _sample(logits: torch.Tensor, temperature: float, top_k: int | None, g: torch.Generator) -> torch.Tensor:
+    """One code per row from logits [B, vocab + 1] (BOS never sampled), with temperature and top-k."""
+    logits = logits[:, :-1].float().cpu() / temperature
+    if top_k:
+        kth = logits.topk(min(top_k, logits.shape[1]), dim=1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return torch.multinomial(logits.softmax(1), 1, generator=g)[:, 0]

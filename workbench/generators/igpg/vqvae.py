@@ -1,0 +1,125 @@
+"""IGPG's weight tokeniser: a Gumbel-softmax VQ-VAE over fixed-size chunks of a net's normalised parameters.
+
+    vq = ChunkVQVAE(VQConfig(chunk_size=64, codebook_size=256))
+    loss = vq({"tokens": chunks, "step": torch.tensor(0)})     # chunks [B, chunk_size], NaN where padding
+    codes = vq.encode(chunks)                                  # [B, chunk_size // downsample] code indices
+    back = vq.decode(codes)                                    # [B, chunk_size]
+
+Forward order: chunk [B, 1, S] -> Conv1d encoder (stride-2 stages) -> logits over the codebook [B, K, S/r] ->
+Gumbel-softmax (temperature annealed 1 -> 1e-4 on a cosine) -> soft codes @ codebook [B, e, S/r] -> Conv1d decoder ->
+[B, 1, S]. Loss: masked reconstruction (L1 or L2; padding never counts) + kl_weight * KL(q(code) || uniform).
+A chunk is `chunk_size / downsample` codes, so a net's token sequence is its chunks' code indices in order.
+
+Where this differs from IGPG / its repo, and why:
+- Normalisation: per-key z-score from the zoo (the road's tokenizer, RPG's recipe), not one global z-score over all
+  chunks: keys of very different scale (BatchNorm statistics, biases) then share the codebook on equal terms.
+- Several codes per chunk (downsample r) instead of one: with one code per chunk a 256-entry codebook can only
+  express 256 distinct chunks, far too coarse to keep a small net's accuracy.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...config import Config, check
+
+
+@dataclass(frozen=True)
+class VQConfig(Config):
+    chunk_size: int = 64                  # values per chunk (IGPG: weights padded to a multiple of it, mask in the loss)
+    downsample: int = 4                   # chunk values per code (a power of two)
+    codebook_size: int = 256              # K (IGPG repo: 256 or 512)
+    code_dim: int = 64                    # e, width of a codebook entry (IGPG repo: 256)
+    hidden: int = 64                      # encoder / decoder channels
+    loss: Literal["l1", "l2"] = "l1"      # reconstruction (IGPG repo: L1)
+    kl_weight: float = 1e-3               # KL to the uniform prior over codes (IGPG repo: 1e-3)
+    temp_start: float = 1.0               # Gumbel temperature, cosine-annealed over anneal_steps
+    temp_end: float = 1e-4
+    anneal_steps: int = 1000
+
+    def validate(self):
+        r = self.downsample
+        check(r >= 1 and r & (r - 1) == 0, f"downsample must be a power of two, got {r}")
+        check(self.chunk_size % r == 0, f"chunk_size {self.chunk_size} must be a multiple of downsample {r}")
+        check(self.codebook_size >= 2 and self.code_dim >= 1 and self.hidden >= 1, "codebook_size >= 2, code_dim, hidden >= 1")
+        check(self.loss in ("l1", "l2"), f"loss must be l1 or l2, got {self.loss!r}")
+        check(0 < self.temp_end <= self.temp_start, "0 < temp_end <= temp_start required")
+        check(self.anneal_steps >= 1, "anneal_steps >= 1 required")
+
+    @property
+    def codes_per_chunk(self) -> int:
+        return self.chunk_size // self.downsample
+
+
+def temperature(cfg: VQConfig, step: int) -> float:
+    """Cosine anneal from temp_start (step 0) to temp_end (anneal_steps and after)."""
+    f = min(1.0, step / cfg.anneal_steps)
+    return cfg.temp_end + 0.5 * (cfg.temp_start - cfg.temp_end) * (1 + math.cos(math.pi * f))
+
+
+def masked_recon(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1") -> torch.Tensor:
+    """Mean L1 / L2 error over the entries where `target` is not NaN (padding excluded)."""
+    keep = ~torch.isnan(target)
+    err = (pred - target.nan_to_num()).abs()
+    err = err if kind == "l1" else err ** 2
+    return (err * keep).sum() / keep.sum().clamp_min(1)
+
+
+class ChunkVQVAE(nn.Module):
+    def __init__(self, config: VQConfig):
+        super().__init__()
+        c, h = config, config.hidden
+        self.config = c
+        stages = int(math.log2(c.downsample))
+        enc: list[nn.Module] = [nn.Conv1d(1, h, 3, padding=1)]
+        for _ in range(stages):
+            enc += [nn.ELU(), nn.Conv1d(h, h, 4, stride=2, padding=1)]
+        enc += [nn.ELU(), nn.Conv1d(h, c.codebook_size, 1)]
+        self.encoder = nn.Sequential(*enc)                                   # [B, 1, S] -> logits [B, K, S/r]
+        self.codebook = nn.Embedding(c.codebook_size, c.code_dim)           # K x e
+        dec: list[nn.Module] = [nn.Conv1d(c.code_dim, h, 3, padding=1)]
+        for _ in range(stages):
+            dec += [nn.ELU(), nn.ConvTranspose1d(h, h, 4, stride=2, padding=1)]
+        dec += [nn.ELU(), nn.Conv1d(h, 1, 3, padding=1)]
+        self.decoder = nn.Sequential(*dec)                                   # [B, e, S/r] -> [B, 1, S]
+
+    def logits(self, chunks: torch.Tensor) -> torch.Tensor:
+        """[B, S] chunks (NaN padding read as 0) -> [B, K, S/r] code logits."""
+        if chunks.dim() != 2 or chunks.shape[1] != self.config.chunk_size:
+            raise ValueError(f"chunks must be [B, {self.config.chunk_size}], got {list(chunks.shape)}")
+        return self.encoder(chunks.nan_to_num()[:, None])
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        x = batch["tokens"]                                                  # (B, S) normalised, NaN = padding
+        tau = temperature(self.config, int(batch.get("step", torch.tensor(self.config.anneal_steps))))
+        logits = self.logits(x)                                              # (B, K, T)
+        soft = F.gumbel_softmax(logits, tau=tau, hard=False, dim=1)          # (B, K, T)
+        z = torch.einsum("bkt,ke->bet", soft, self.codebook.weight)          # (B, e, T)
+        rec = self.decoder(z)[:, 0]                                          # (B, S)
+        q = logits.softmax(1)
+        kl = (q * torch.log(q * self.config.codebook_size + 1e-10)).sum(1).mean()
+        return masked_recon(rec, x, self.config.loss) + self.config.kl_weight * kl
+
+    @torch.no_grad()
+    def encode(self, chunks: torch.Tensor) -> torch.Tensor:
+        """[B, S] -> [B, S/r] code indices (the most likely code: what the prior models)."""
+        return self.logits(chunks).argmax(1)
+
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """[B, S/r] code indices -> [B, S] chunks."""
+        return self.decoder(self.codebook(codes).transpose(1, 2))[:, 0]
+
+    @torch.no_grad()
+    def health(self, chunks: torch.Tensor) -> dict:
+        """Codebook usage (fraction of the K codes that some chunk uses) and perplexity (exp of the code entropy)."""
+        codes = self.encode(chunks).flatten()
+        p = torch.bincount(codes, minlength=self.config.codebook_size).double() / codes.numel()
+        nz = p[p > 0]
+        return {"usage": (p > 0).double().mean().item(), "perplexity": math.exp(-(nz * nz.log()).sum().item()),
+                "codes": int(codes.numel())}
