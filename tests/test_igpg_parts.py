@@ -11,11 +11,12 @@ from workbench.zoo import Zoo
 
 
 def _zoo(n=4, **kw):
+    """n checkpoints of one run: a net plus small noise (like a last-epoch zoo)."""
     g = torch.Generator().manual_seed(0)
     kw = {"blocks": (1,), "width": 4, "image_size": 8, **kw}
-    nets = [create_net("resnet", **kw) for _ in range(n)]
+    net = create_net("resnet", **kw)
     sds = [{k: v + 0.01 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v
-            for k, v in net.state_dict().items()} for net in nets]
+            for k, v in net.state_dict().items()} for _ in range(n)]
     return Zoo.from_state_dicts(sds, net="resnet", net_kwargs=kw)
 
 
@@ -26,7 +27,11 @@ def test_chunks_of_any_architecture_invert_exactly_and_pad_with_nan():
         chunks = tok.encode(zoo.flat, torch.float64)
         assert chunks.shape == (len(zoo), -(-zoo.num_params // 64), 64)
         assert torch.isnan(chunks[:, -1]).sum(1).eq((-zoo.num_params) % 64).all()
-        assert torch.equal(tok.decode(chunks), zoo.flat)        # bit-exact round trip
+        back = tok.decode(chunks)
+        var = zoo.layout.select("") & torch.tensor([zoo.layout.float_keys[i].name.endswith("running_var")
+                                                     for i in zoo.layout.key_index().tolist()])
+        assert torch.equal(back[:, ~var], zoo.flat[:, ~var])    # bit-exact round trip
+        assert torch.allclose(back[:, var], zoo.flat[:, var], rtol=1e-6, atol=0)   # log map of BN variances: 1 ulp
 
 
 def test_masked_loss_ignores_padding_and_temperature_anneals():
@@ -49,7 +54,7 @@ def test_vqvae_learns_to_reconstruct_chunks_and_reports_codebook_health():
     codes = vq.encode(chunks)
     assert codes.shape == (len(chunks), 8) and codes.dtype == torch.long
     after = masked_recon(vq.decode(codes), chunks).item()
-    assert after < 0.5 * before and hist[-1]["loss"] < hist[0]["loss"]
+    assert after < 0.3 * before and hist[-1]["loss"] < hist[0]["loss"]
     h = vq.health(chunks)
     assert 0 < h["usage"] <= 1 and 1 <= h["perplexity"] <= 32
 

@@ -62,6 +62,13 @@ class CodePrior(nn.Module):
         nn.init.zeros_(self.abs_pos.weight)              # starts as plain GPT-2; learns to use the absolute position
 
     @property
+    def _cache_arg(self) -> str:
+        """transformers renamed `past_key_values` to `cache` (5.x); take whichever this version has."""
+        import inspect
+
+        return "cache" if "cache" in inspect.signature(self.gpt.forward).parameters else "past_key_values"
+
+    @property
     def bos(self) -> int:
         return self.config.vocab
 
@@ -131,16 +138,21 @@ class CodePrior(nn.Module):
                 budget = window - k
             x = torch.cat([prefix, self._embed(ctx, ctx_pos)], 1)
             res = self.gpt(inputs_embeds=x, use_cache=True)
-            past, logits = res.past_key_values, res.logits[:, -1]
+            past, logits = _cache_of(res), res.logits[:, -1]
             for i in range(min(budget, length - start)):
                 nxt = _sample(logits, temperature, top_k, g).to(dev)                   # (B,)
                 out = torch.cat([out, nxt[:, None]], 1)
                 if out.shape[1] >= length or i + 1 == budget:
                     break
                 p = torch.full((B, 1), out.shape[1] - 1, dtype=torch.long, device=dev)
-                res = self.gpt(inputs_embeds=self._embed(nxt[:, None], p), past_key_values=past, use_cache=True)
-                past, logits = res.past_key_values, res.logits[:, -1]
+                res = self.gpt(inputs_embeds=self._embed(nxt[:, None], p), use_cache=True, **{self._cache_arg: past})
+                past, logits = _cache_of(res), res.logits[:, -1]
         return out
+
+
+def _cache_of(out):
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
 
 
 def _sample(logits: torch.Tensor, temperature: float, top_k: int | None, g: torch.Generator) -> torch.Tensor:
