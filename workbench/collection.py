@@ -115,6 +115,20 @@ class Collection:
         return self._zoos[m.zoo]
 
     @property
+    def label(self) -> str:
+        """Short name for run folders: collection-<pairs>."""
+        return f"collection-{len(self._members)}"
+
+    def fingerprint(self) -> str:
+        """A short hash of every member zoo: equal collections, equal fingerprints."""
+        import hashlib
+
+        h = hashlib.sha1(self.spec.to_json().encode())
+        for m in self._members:
+            h.update(self.zoo(m).fingerprint().encode())
+        return h.hexdigest()[:12]
+
+    @property
     def archs(self) -> list[str]:
         return list(self.spec.archs)
 

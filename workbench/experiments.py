@@ -40,7 +40,7 @@ def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = Non
     batch = batch_size or _batch(method, preset)
     key = json.dumps({"gen": gen.config.to_dict(), "train": cfg.to_dict(), "zoo": zoo.fingerprint(), "batch": batch},
                      sort_keys=True)
-    run = zoos_dir() / preset.name / "generators" / f"{zoo.net}-{len(zoo)}-{method}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+    run = zoos_dir() / preset.name / "generators" / f"{zoo.label}-{method}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     final = run / "final"
     if (run / "info.json").exists():               # written last: a run killed while saving resumes at its end and saves again
         meta = json.loads((run / "info.json").read_text())

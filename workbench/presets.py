@@ -52,6 +52,9 @@ class Preset(Config):
     task_steps: int = 600                            # task-conditioned RPG on the seen task codes
     task_batch: int = 64
     collection: dict = field(default_factory=dict)   # CollectionSpec of the many-(architecture, dataset) zoo (IGPG)
+    igpg: dict = field(default_factory=dict)         # IGPGConfig overrides
+    igpg_steps: int = 2000                           # prior steps (the VQ-VAE's are igpg["vq_steps"])
+    igpg_batch: int = 32                             # prior windows per step
 
     def validate(self):
         check(self.n_checkpoints >= 1 and self.n_seeds >= 2, "n_checkpoints >= 1 and n_seeds >= 2 are required")
@@ -136,6 +139,8 @@ SMOKE_RPG = {"d_model": 32, "n_layers": 1, "d_state": 8, "channels": [8, 16, 32,
 SMOKE_COLLECTION = {"archs": {"cnn_s": {"net": "cnn_s"}, "mlp_8": {"net": "mlp", "hidden": [8]}},
                     "datasets": ["mnist5k", "digits28"], "held_out_datasets": ["digits28"],
                     "dataset_kwargs": {"max_train": 300, "max_test": 100}, "seeds": 2, "per_seed": 2, "epochs": 1}
+SMOKE_IGPG = {"chunk_size": 64, "downsample": 16, "codebook_size": 32, "code_dim": 16, "vq_hidden": 16, "vq_steps": 20,
+              "vq_batch": 64, "context": 64, "n_embd": 32, "n_layer": 1, "n_head": 2, "image_size": 64}
 SMALL_COLLECTION = {"archs": {"cnn_s": {"net": "cnn_s"}, "lenet5": {"net": "lenet5"},
                               "mlp_64": {"net": "mlp", "hidden": [64]}, "mlp_32x32": {"net": "mlp", "hidden": [32, 32]},
                               **{f"resnet_{b}": {"net": "resnet", "blocks": [b, b, b], "width": 8} for b in (1, 2, 3, 4)}},
@@ -149,7 +154,8 @@ PRESETS: dict[str, Preset] = {
                     rpg=SMOKE_RPG, rpg_token_size=32, rpg_max_tokens=64, rpg_diffusion_values=64 * 32, rpg_steps=20,
                     pdiff={"enc_channels": [4, 8], "channels": [8, 16, 8], "ae_steps": 20}, pdiff_steps=20, pdiff_batch=4,
                     ablation_steps=10, task_steps=20, task_batch=8, sampler_steps=(5, 60),
-                    net_kwargs={"mlp": {"hidden": [8]}}, collection=SMOKE_COLLECTION),
+                    net_kwargs={"mlp": {"hidden": [8]}}, collection=SMOKE_COLLECTION, igpg=SMOKE_IGPG, igpg_steps=20,
+                    igpg_batch=8),
     # MLP 784-256-10: 203,530 params. p-diff: 6 stride-2 stages and a narrower latent U-Net keep its 204k-param run
     # within CPU minutes; its memory still grows with the flat length, which is what Figs. 7-8 compare.
     # RPG: U-Net [1,16,32,64,32,16,1] (paper: [1,32,64,128,64,32,1]) so that 800 steps fit the 204k-param MLP in CPU

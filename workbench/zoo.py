@@ -199,6 +199,11 @@ class Zoo:
         return self.manifest["net_kwargs"]
 
     @property
+    def label(self) -> str:
+        """Short name for run folders: <net>-<checkpoints>."""
+        return f"{self.net}-{len(self)}"
+
+    @property
     def num_params(self) -> int:
         return self.layout.dim
 

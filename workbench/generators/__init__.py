@@ -68,7 +68,7 @@ class Generator(nn.Module):
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        tok_meta, tok_tensors = tokenizer_state(self.tokenizer)
+        tok_meta, tok_tensors = tokenizer_state(self.tokenizer) if self.tokenizer is not None else (None, {})
         tensors = {**{f"model.{k}": v for k, v in self.state_dict().items()},
                    **{f"tokenizer.{k}": v for k, v in tok_tensors.items()}}
         io.save_tensors(path / io.PARAMS_FILE, tensors)
@@ -103,7 +103,8 @@ def load(path: str | Path) -> Generator:
     meta = io.read_json(path / io.CONFIG_FILE)
     entry = GENERATORS.get(meta["generator"])
     tensors = io.load_tensors(path / io.PARAMS_FILE)
-    tok = tokenizer_from_state(meta["tokenizer"], {k[10:]: v for k, v in tensors.items() if k.startswith("tokenizer.")})
+    tok = (tokenizer_from_state(meta["tokenizer"], {k[10:]: v for k, v in tensors.items() if k.startswith("tokenizer.")})
+           if meta["tokenizer"] is not None else None)     # a method over many architectures keeps its own (IGPG)
     model = entry.builder(entry.config_cls.from_dict(meta["config"]), tok, meta["target"])
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     return model.eval()

@@ -1,9 +1,8 @@
-"""IGPG (Instruction-Guided Parameter Generation, papers/igpg-summary.md): the parts built so far.
+"""IGPG (Instruction-Guided Parameter Generation, papers/igpg-summary.md), one idea per file:
 
     vqvae.ChunkVQVAE   Gumbel VQ-VAE over fixed-size chunks of a net's normalised parameters (the road's "flat"
                        tokenizer cuts the chunks; padding is NaN and never counts in a loss)
     prior.CodePrior    GPT-2 over code indices with a dataset/architecture prefix; windowed generation
-
-Not yet a registered method: the generator that trains both on a `workbench.collection.Collection` and the IGPG
-notebooks are the next step (issue 9).
+    model.IGPG         the registered method: both, trained on a `workbench.collection.Collection`
 """
+from . import model  # noqa: F401  (registers "igpg")

@@ -54,7 +54,8 @@ class CodePrior(nn.Module):
         c = self.config = config
         gcfg = GPT2Config(vocab_size=c.vocab + 1, n_positions=self.PREFIX + c.context + 1, n_embd=c.n_embd,
                           n_layer=c.n_layer, n_head=c.n_head, resid_pdrop=c.dropout, embd_pdrop=c.dropout,
-                          attn_pdrop=c.dropout, bos_token_id=c.vocab, eos_token_id=c.vocab)
+                          attn_pdrop=c.dropout, bos_token_id=c.vocab, eos_token_id=c.vocab,
+                          tie_word_embeddings=False)     # untied: safetensors stores no shared tensors
         self.gpt = GPT2LMHeadModel(gcfg)
         self.data_proj = nn.Sequential(nn.Linear(c.data_dim, c.n_embd), nn.GELU(), nn.Linear(c.n_embd, c.n_embd))
         self.arch_proj = nn.Sequential(nn.Linear(c.arch_dim, c.n_embd), nn.GELU(), nn.Linear(c.n_embd, c.n_embd))
@@ -100,7 +101,8 @@ class CodePrior(nn.Module):
         return inp, inp_pos
 
     def forward(self, batch: dict) -> torch.Tensor:
-        """Next-code cross-entropy on windows: `codes` [B, W] starting at `offset` [B] of each net's sequence."""
+        """Next-code cross-entropy on windows: `codes` [B, W] starting at `offset` [B] of each net's sequence
+        (optional `valid` [B, W]: False where a window of a short net is padding)."""
         codes, offset = batch["codes"], batch["offset"]
         inp, pos = self._window(codes, offset)
         x = torch.cat([self._prefix(batch["data"], batch["arch"]), self._embed(inp, pos)], 1)
@@ -108,6 +110,10 @@ class CodePrior(nn.Module):
         start = offset == 0
         # at offset 0 position t predicts code t; elsewhere position t (reading code t) predicts code t+1
         target = torch.where(start[:, None], codes, torch.cat([codes[:, 1:], torch.full_like(codes[:, :1], -100)], 1))
+        if "valid" in batch:                     # windows of short nets are padded: padded codes predict nothing
+            valid = batch["valid"]
+            target = torch.where(start[:, None] & valid | ~start[:, None] & torch.cat([valid[:, 1:], valid[:, :1] & False], 1),
+                                 target, torch.full_like(target, -100))
         return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100)
 
     @torch.no_grad()

@@ -1,0 +1,44 @@
+"""IGPG as a registered method on the smoke collection: trains through experiments, generates for seen and held-out
+pairs in their zoo layouts, saves and reloads, refuses what it does not know."""
+import pytest
+import torch
+
+from workbench import evaluate, experiments, presets
+from workbench.generators import load
+
+
+@pytest.fixture(scope="module")
+def trained():
+    preset = presets.get("smoke")
+    col = preset.load_collection(progress=False)
+    gen, info = experiments.trained("igpg", col, preset, progress=False)
+    return preset, col, gen, info
+
+
+def test_igpg_trains_on_a_collection_and_writes_every_pair(trained):
+    preset, col, gen, info = trained
+    assert info["steps"] == preset.igpg_steps and info["final_loss"] == info["final_loss"]
+    for m in col.members():                                           # seen and held-out pairs alike
+        zoo = col.zoo(m)
+        flat = gen.generate(2, seed=0, arch=m.arch, dataset=m.dataset)
+        assert flat.shape == (2, zoo.num_params) and torch.isfinite(flat).all()
+        data = zoo.dataset()
+        acc = evaluate.accuracy(zoo, flat, data.X_test, data.y_test)   # the pair's own evaluation takes it
+        assert ((acc >= 0) & (acc <= 1)).all()
+    m = col.members("seen")[0]
+    rec = gen.reconstruct(m.arch, col.zoo(m).flat[:2])
+    assert rec.shape == (2, col.zoo(m).num_params)
+    assert gen.num_codes(m.arch) == gen._toks[m.arch].num_tokens * (gen.config.chunk_size // gen.config.downsample)
+
+
+def test_igpg_reloads_with_the_same_samples_and_refuses_unknown_names(trained):
+    preset, col, gen, info = trained
+    again = load(info["path"])
+    a = again.generate(2, seed=3, arch="cnn_s", dataset="mnist5k")
+    assert torch.equal(a, gen.generate(2, seed=3, arch="cnn_s", dataset="mnist5k"))
+    with pytest.raises(KeyError, match="unknown dataset 'svhn'.*knows: mnist5k, digits28"):
+        gen.generate(1, arch="cnn_s", dataset="svhn")
+    with pytest.raises(KeyError, match="unknown architecture 'vit'"):
+        gen.generate(1, arch="vit", dataset="mnist5k")
+    with pytest.raises(TypeError, match="collection"):
+        experiments.trained("igpg", col.zoo(col.members()[0]), preset)
