@@ -26,9 +26,13 @@ def test_igpg_trains_on_a_collection_and_writes_every_pair(trained):
         acc = evaluate.accuracy(zoo, flat, data.X_test, data.y_test)   # the pair's own evaluation takes it
         assert ((acc >= 0) & (acc <= 1)).all()
     m = col.members("seen")[0]
-    rec = gen.reconstruct(m.arch, col.zoo(m).flat[:2])
-    assert rec.shape == (2, col.zoo(m).num_params)
-    assert gen.num_codes(m.arch) == gen._toks[m.arch].num_tokens * (gen.config.chunk_size // gen.config.downsample)
+    zoo = col.zoo(m)
+    train, held = gen.split_rows(zoo, m.arch, m.dataset)
+    assert len(held) == preset.collection["per_seed"] and len(train) + len(held) == len(zoo)   # the last seed is held out
+    rec = gen.reconstruct(m.arch, m.dataset, zoo.flat[held])
+    assert rec.shape == (len(held), zoo.num_params)
+    tok = gen.tokenizer_of(m.arch, m.dataset)
+    assert gen.num_codes(m.arch, m.dataset) == tok.num_tokens * (gen.config.chunk_size // gen.config.downsample)
 
 
 def test_igpg_reloads_with_the_same_samples_and_refuses_unknown_names(trained):

@@ -56,3 +56,23 @@ def test_04_rpg_unseen_rows_carry_the_issue_columns(tmp_path):
         assert len(r["code"]) == 10 and 50 <= r["majority_baseline"] <= 100 and 0 <= r["generated_mean"] <= 100
     for r in t["flipped"]:
         assert [int(a) + int(b) for a, b in zip(r["code"], r["flipped"])] == [1] * 10
+
+
+@pytest.mark.notebook
+def test_05_igpg_main_rows_carry_the_issue_columns(tmp_path):
+    res = reproduce.run([io.ROOT / "notebooks" / "05_igpg_main.ipynb"], "smoke", out_dir=tmp_path)
+    assert res == {"05_igpg_main": "ok"}
+    t = json.loads((io.reports_dir() / "05_igpg_main.json").read_text())["tables"]
+    main = {"arch", "dataset", "split", "original_mean", "recon_mean", "generated_best", "generated_mean", "generated_min",
+            "random_init", "finetune_generated", "finetune_random", "max_iou", "dist_nearest"}
+    assert {r["split"] for r in t["main"]} == {"seen", "held-out dataset"}   # smoke: digits28 held out
+    for r in t["main"]:
+        assert main <= set(r)
+        assert 0 <= r["generated_min"] <= r["generated_mean"] <= r["generated_best"] <= 100 and 0 <= r["max_iou"] <= 1
+    assert [r["checkpoints"] for r in t["reconstruction"]] == ["train", "held-out"]
+    assert {"original_mean", "recon_mean", "loss_points"} <= set(t["reconstruction"][0])
+    cb = t["codebook"][0]
+    assert {"chunk_size", "codebook_size", "usage", "perplexity", "recon_loss_points"} <= set(cb) and 0 < cb["usage"] <= 1
+    for r in t["conditioning"]:
+        assert {"arch", "dataset_a", "dataset_b", "own_better"} <= set(r)
+    assert len(t["verdict"]) == 6

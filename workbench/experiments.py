@@ -80,6 +80,52 @@ def novelty_verdict(rows: list[dict], method: str) -> dict:
             "more_novel": gen["max_iou"] < ref["max_iou"], "mean_ok": gen["ratio"] >= 0.99, "min_ok": gen["min_ratio"] >= 0.97}
 
 
+def finetune(zoo, flat: torch.Tensor, data, *, epochs: int = 1, lr: float = 1e-2, momentum: float = 0.9,
+             batch_size: int = 32, seed: int = 0, every: int | None = None) -> dict:
+    """Test accuracy of each parameter set [N, D] (zoo layout) after `epochs` of SGD on `data`'s training split, the
+    same batch order for every set (IGPG's "fine-tuning from generated vs random init"). With `every`, also the
+    accuracy every that many steps: {"final": [N], "steps": [P], "curve": [N, P]} (step 0 = before training)."""
+    from .fit import batch_order, make_sgd, train_steps
+
+    batches = [b for e in range(epochs) for b in batch_order(len(data.y_train), batch_size, seed, e)]
+    marks = sorted({0, len(batches), *(range(0, len(batches), every) if every else ())})
+    finals, curves = [], []
+    for row in evaluate._as_flat(zoo, flat):
+        net = zoo.build_net()
+        net.load_state_dict({k: v[0] for k, v in zoo.unflatten(row[None]).items()})
+        opt = make_sgd(net, lr, momentum)
+        curve, done = [], 0
+        for m in marks:
+            for _ in train_steps(net, opt, data.X_train, data.y_train, batches[done:m]):
+                pass
+            done = m
+            net.eval()
+            with torch.no_grad():
+                curve.append((net(data.X_test).argmax(1) == data.y_test).float().mean().item())
+        finals.append(curve[-1])
+        curves.append(curve)
+    return {"final": torch.tensor(finals), "steps": marks, "curve": torch.tensor(curves)}
+
+
+def steps_to(curve: torch.Tensor, steps: list[int], target: float) -> int | None:
+    """First step at which the mean curve reaches `target` (None if never)."""
+    mean = curve.mean(0)
+    hit = (mean >= target).nonzero().flatten()
+    return steps[int(hit[0])] if len(hit) else None
+
+
+def random_init(zoo, n: int, *, seed: int = 0) -> torch.Tensor:
+    """n freshly initialised nets of the zoo's architecture [n, D] (seeds seed, seed+1, ...)."""
+    from .generators import seeded
+
+    rows = []
+    for i in range(n):
+        with seeded(seed + i):
+            net = zoo.build_net()
+        rows.append(zoo.layout.flatten({k: v[None] for k, v in net.state_dict().items()}))
+    return torch.cat(rows)
+
+
 def code_str(zoo, i: int) -> str:
     """The 10-bit code of task checkpoint i as a string ("0100010111")."""
     from .data.tasks import code_to_str

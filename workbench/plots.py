@@ -25,6 +25,21 @@ def bars(labels, values, *, ylabel="accuracy (%)", title="", errors=None):
     return fig
 
 
+def grouped_bars(labels, series: dict, *, ylabel="accuracy (%)", title=""):
+    """One group of bars per label, one bar per series (name -> values, one per label)."""
+    import numpy as np
+
+    fig, ax = _fig(w=max(5.0, 0.9 * len(labels) * max(1, len(series)) / 3), h=3.8)
+    x = np.arange(len(labels))
+    w = 0.8 / max(1, len(series))
+    for i, (name, vals) in enumerate(series.items()):
+        ax.bar(x + (i - (len(series) - 1) / 2) * w, vals, w, label=name)
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set(ylabel=ylabel, title=title)
+    ax.legend(frameon=False, fontsize=7, ncol=min(3, len(series)))
+    return fig
+
+
 def lines(x, series: dict, *, xlabel="", ylabel="", title="", logx=False):
     fig, ax = _fig()
     for name, ys in series.items():

@@ -51,6 +51,7 @@ class IGPGConfig(Config):
     image_encoder: str = "efficientnet_lite0"
     text_encoder: str = "minilm"
     image_size: int = 224           # encoder input size
+    holdout_seeds: int = 1          # the last seed(s) of every pair stay out of training (held-out reconstruction)
     data_dim: int = 0               # filled from the encoders by from_collection
     arch_dim: int = 0
 
@@ -71,6 +72,11 @@ class IGPGConfig(Config):
 def _suffix(name: str) -> str:
     parts = name.split(".")
     return ".".join(p for p in parts if not p.isdigit())[-40:]   # "3.conv1.weight" -> "conv1.weight"
+
+
+def _rows(zoo, seeds) -> torch.Tensor:
+    keep = set(seeds)
+    return torch.tensor([i for i, c in enumerate(zoo.manifest["checkpoints"]) if c["seed"] in keep], dtype=torch.long)
 
 
 def _transfer_stats(layout: Layout, known: dict[tuple, list]) -> Normalizer:
@@ -95,40 +101,51 @@ class IGPG(Generator):
         emb = target["embeddings"]
         self.register_buffer("data_emb", torch.tensor([emb["data"][d] for d in target["datasets"]]).float())
         self.register_buffer("arch_emb", torch.tensor([emb["arch"][a] for a in target["archs"]]).float())
-        self._toks = {a: self._tokenizer(a) for a in target["archs"]}
+        self._toks = {lid: self._tokenizer(lid) for lid in target["layouts"]}
 
     # ---- construction -------------------------------------------------------------------------------------
     @classmethod
     def from_collection(cls, col, config: IGPGConfig = IGPGConfig(), *, seed: int | None = 0,
                         image_enc=None, text_enc=None) -> "IGPG":
-        """Statistics from the seen members, embeddings of every dataset and architecture of the collection."""
+        """Statistics from the seen members' training checkpoints, embeddings of every dataset and architecture."""
         from ...encoders import image_encoder, text_encoder
 
         image_enc = image_enc or image_encoder(config.image_encoder, size=config.image_size)
         text_enc = text_enc or text_encoder(config.text_encoder)
         emb = col.embeddings(image_enc, text_enc)
         config = config.replace(data_dim=image_enc.dim, arch_dim=text_enc.dim)
-        archs = {}
+        # one layout per distinct parameter layout (an architecture on a 5-class dataset has a smaller head)
+        layouts: dict[str, dict] = {}
+        pair_layout, train_seeds = {}, {}
+        for m in col.members():
+            zoo = col.zoo(m)
+            lid = f"{m.arch}/{zoo.layout.dim}"
+            layouts.setdefault(lid, {"arch": m.arch, "net": m.net, "net_kwargs": m.net_kwargs, "keys": zoo.layout.to_json(),
+                                     "flats": []})
+            pair_layout[f"{m.arch}|{m.dataset}"] = lid
+            seeds = sorted({c["seed"] for c in zoo.manifest["checkpoints"]})
+            keep = seeds[:-config.holdout_seeds] if len(seeds) > config.holdout_seeds else seeds
+            train_seeds[f"{m.arch}|{m.dataset}"] = keep
+            if m.split == "seen":
+                layouts[lid]["flats"].append(zoo.flat[_rows(zoo, keep)])
         known: dict[tuple, list] = {("*", None): []}
-        for a in col.archs:
-            seen = [m for m in col.members("seen") if m.arch == a]
-            member = seen[0] if seen else next(m for m in col.members() if m.arch == a)
-            zoo = col.zoo(member)
-            entry = {"net": member.net, "net_kwargs": member.net_kwargs, "keys": zoo.layout.to_json(), "seen": bool(seen)}
-            if seen:   # per-key statistics over every seen checkpoint of this architecture
-                flat = torch.cat([col.zoo(m).flat for m in seen if col.zoo(m).num_params == zoo.num_params])
-                norm = Normalizer.fit(zoo.layout, flat)
+        for entry in layouts.values():   # per-key statistics over the seen training checkpoints of each layout
+            flats = entry.pop("flats")
+            if flats:
+                layout = Layout.from_json(entry["keys"])
+                norm = Normalizer.fit(layout, torch.cat(flats))
                 entry["stats"] = torch.stack([norm.mean, norm.std, norm.var_mean], 1).tolist()
-                for k, row in zip(zoo.layout.float_keys, entry["stats"]):
+                for k, row in zip(layout.float_keys, entry["stats"]):
                     for key in ((_suffix(k.name), k.shape), (_suffix(k.name), None), ("*", None)):
                         known.setdefault(key, []).append(row)
-            archs[a] = entry
-        for a, entry in archs.items():   # held-out architectures borrow statistics from seen keys
-            if "stats" not in entry:
+        for entry in layouts.values():   # layouts no seen pair has (held-out depth) borrow statistics from seen keys
+            entry["seen"] = "stats" in entry
+            if not entry["seen"]:
                 norm = _transfer_stats(Layout.from_json(entry["keys"]), known)
                 entry["stats"] = torch.stack([norm.mean, norm.std, norm.var_mean], 1).tolist()
         target = {"collection": str(col.path), "archs": list(col.archs), "datasets": list(col.datasets),
-                  "arch_info": archs, "splits": {f"{m.arch}|{m.dataset}": m.split for m in col.members()},
+                  "layouts": layouts, "pair_layout": pair_layout, "train_seeds": train_seeds,
+                  "splits": {f"{m.arch}|{m.dataset}": m.split for m in col.members()},
                   "embeddings": {"data": {d: v.tolist() for d, v in emb["data"].items()},
                                  "arch": {a: v.tolist() for a, v in emb["arch"].items()}},
                   "encoders": {"image": image_enc.name, "text": text_enc.name}}
@@ -149,8 +166,8 @@ class IGPG(Generator):
     def with_steps(self, steps: int) -> "IGPG":
         return self.__class__(self.config.replace(vq_steps=steps), None, self.target)
 
-    def _tokenizer(self, arch: str) -> Tokenizer:
-        info = self.target["arch_info"][arch]
+    def _tokenizer(self, lid: str) -> Tokenizer:
+        info = self.target["layouts"][lid]
         layout = Layout.from_json(info["keys"])
         st = torch.tensor(info["stats"])
         return Tokenizer(TokenizerConfig("flat", self.config.chunk_size), layout, Normalizer(layout, st[:, 0], st[:, 1], st[:, 2]))
@@ -162,16 +179,33 @@ class IGPG(Generator):
                            f"it knows: {', '.join(names)} (its collection: {self.target['collection']})")
         return names.index(name)
 
-    def num_codes(self, arch: str) -> int:
-        return self._toks[arch].num_tokens * self.vq.config.codes_per_chunk
+    def tokenizer_of(self, arch: str, dataset: str) -> Tokenizer:
+        """The chunk tokenizer of the pair's parameter layout (its zoo's layout)."""
+        self._index("arch", arch), self._index("data", dataset)
+        key = f"{arch}|{dataset}"
+        if key not in self.target["pair_layout"]:
+            raise KeyError(f"({arch!r}, {dataset!r}) is not a pair of this generator's collection, so its parameter "
+                           f"layout is unknown; pairs: {sorted(self.target['pair_layout'])[:12]}")
+        return self._toks[self.target["pair_layout"][key]]
+
+    def num_codes(self, arch: str, dataset: str) -> int:
+        return self.tokenizer_of(arch, dataset).num_tokens * self.vq.config.codes_per_chunk
+
+    def split_rows(self, zoo, arch: str, dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Indices of the pair's checkpoints the generator trained on, and of its held-out seeds' checkpoints."""
+        train = _rows(zoo, self.target["train_seeds"][f"{arch}|{dataset}"])
+        held = torch.tensor([i for i in range(len(zoo)) if i not in set(train.tolist())], dtype=torch.long)
+        return train, held
 
     # ---- training -----------------------------------------------------------------------------------------
     def forward(self, batch: dict) -> torch.Tensor:
         return self.vq(batch) if self.stage == "vq" else self.prior(batch)
 
     def _seen(self, col):
+        """(member, its training checkpoints [N, D]) for every seen pair: held-out seeds stay out of training."""
         for m in col.members("seen"):
-            yield m, self._toks[m.arch].encode(col.zoo(m).flat)                     # [N, chunks, chunk_size]
+            zoo = col.zoo(m)
+            yield m, zoo.flat[self.split_rows(zoo, m.arch, m.dataset)[0]]
 
     def fit(self, col, cfg: TrainConfig, *, batch_size: int = 32, out=None, progress: bool = True) -> list[dict]:
         """Stage 1: VQ-VAE on every chunk of every seen checkpoint (vq_steps at vq_lr); stage 2: the prior (cfg) on
@@ -179,7 +213,7 @@ class IGPG(Generator):
         from pathlib import Path
 
         sub = (lambda s: Path(out) / s) if out is not None else (lambda s: None)
-        chunks = torch.cat([t.reshape(-1, self.config.chunk_size) for _, t in self._seen(col)])
+        chunks = self.training_chunks(col)
         self.stage = "vq"
         hist = fit(self, sampler({"tokens": chunks}, self.config.vq_batch, seed=cfg.seed),
                    cfg.replace(steps=self.config.vq_steps, lr=self.config.vq_lr), out=sub("vq"), progress=progress)
@@ -188,29 +222,34 @@ class IGPG(Generator):
         self.eval()
         return hist
 
+    def training_chunks(self, col) -> torch.Tensor:
+        """[M, chunk_size] every chunk of every training checkpoint (NaN where padding)."""
+        return torch.cat([self.tokenizer_of(m.arch, m.dataset).encode(f).reshape(-1, self.config.chunk_size)
+                          for m, f in self._seen(col)])
+
     @torch.no_grad()
-    def encode(self, arch: str, flat: torch.Tensor) -> torch.Tensor:
-        """[N, D] parameters of `arch` -> [N, num_codes] code sequences."""
-        t = self._toks[arch].encode(flat)
+    def encode(self, arch: str, dataset: str, flat: torch.Tensor) -> torch.Tensor:
+        """[N, D] parameters of the pair's layout -> [N, num_codes] code sequences."""
+        t = self.tokenizer_of(arch, dataset).encode(flat)
         return self.vq.encode(t.reshape(-1, self.config.chunk_size)).reshape(len(flat), -1)
 
     @torch.no_grad()
-    def decode(self, arch: str, codes: torch.Tensor) -> torch.Tensor:
-        """[N, num_codes] -> [N, D] parameters in `arch`'s zoo layout."""
-        tok = self._toks[arch]
+    def decode(self, arch: str, dataset: str, codes: torch.Tensor) -> torch.Tensor:
+        """[N, num_codes] -> [N, D] parameters in the pair's zoo layout."""
+        tok = self.tokenizer_of(arch, dataset)
         chunks = self.vq.decode(codes.reshape(-1, self.vq.config.codes_per_chunk)).reshape(len(codes), tok.num_tokens, -1)
         return tok.decode(chunks)
 
-    def reconstruct(self, arch: str, flat: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, arch: str, dataset: str, flat: torch.Tensor) -> torch.Tensor:
         """VQ-VAE round trip of real parameters (the reconstruction-fidelity measurement)."""
-        return self.decode(arch, self.encode(arch, flat))
+        return self.decode(arch, dataset, self.encode(arch, dataset, flat))
 
     def _windows(self, col) -> dict[str, torch.Tensor]:
         W = self.config.context
         rows = {"codes": [], "offset": [], "valid": [], "data": [], "arch": []}
         self.vq.eval()
-        for m, _ in self._seen(col):
-            seqs = self.encode(m.arch, col.zoo(m).flat)                               # [N, T]
+        for m, flat in self._seen(col):
+            seqs = self.encode(m.arch, m.dataset, flat)                               # [N, T]
             T = seqs.shape[1]
             starts = sorted({0, *range(0, max(1, T - W + 1), max(1, W // 2)), max(0, T - W)})
             for s in starts:
@@ -232,12 +271,12 @@ class IGPG(Generator):
                top_k: int | None = None, window: int | None = None, overlap: int | None = None) -> torch.Tensor:
         """[n, num_codes(arch)] codes for the (arch, dataset) pair."""
         a, d = self._index("arch", arch), self._index("data", dataset)
-        return self.prior.generate(self.data_emb[d].expand(n, -1), self.arch_emb[a].expand(n, -1), self.num_codes(arch),
+        return self.prior.generate(self.data_emb[d].expand(n, -1), self.arch_emb[a].expand(n, -1), self.num_codes(arch, dataset),
                                    seed=seed, window=window, overlap=overlap, temperature=temperature, top_k=top_k)
 
     def generate(self, n: int, *, seed: int = 0, arch: str, dataset: str, **kw) -> torch.Tensor:
         """n parameter sets [n, D] for `arch` on `dataset` (seen or held out), in that pair's zoo layout."""
-        return self.decode(arch, self.sample(n, seed=seed, arch=arch, dataset=dataset, **kw).cpu())
+        return self.decode(arch, dataset, self.sample(n, seed=seed, arch=arch, dataset=dataset, **kw).cpu())
 
 
 GENERATORS.register("igpg", IGPGConfig, help="IGPG: Gumbel VQ-VAE weight codes + GPT-2 prior over many architectures")(IGPG)
