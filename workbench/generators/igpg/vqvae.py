@@ -13,6 +13,8 @@ A chunk is `chunk_size / downsample` codes, so a net's token sequence is its chu
 Where this differs from IGPG / its repo, and why:
 - Normalisation: per-key z-score from the zoo (the road's tokenizer, RPG's recipe), not one global z-score over all
   chunks: keys of very different scale (BatchNorm statistics, biases) then share the codebook on equal terms.
+- Optional diversity term (wav2vec 2.0's, on the batch-averaged code distribution) next to IGPG's per-position KL:
+  measured to fight the codebook collapse seen at CPU sizes (benchmarks/igpg_reconstruction.py).
 - Several codes per chunk (downsample r) instead of one: with one code per chunk a 256-entry codebook can only
   express 256 distinct chunks, far too coarse to keep a small net's accuracy.
 """
@@ -41,6 +43,8 @@ class VQConfig(Config):
     temp_start: float = 1.0               # Gumbel temperature, cosine-annealed over anneal_steps
     temp_end: float = 1e-4
     anneal_steps: int = 1000
+    hard: bool = False                    # straight-through: one-hot codes forward, soft gradients back
+    diversity_weight: float = 0.0         # > 0: penalise low entropy of the batch-averaged code distribution
 
     def validate(self):
         r = self.downsample
@@ -98,12 +102,17 @@ class ChunkVQVAE(nn.Module):
         x = batch["tokens"]                                                  # (B, S) normalised, NaN = padding
         tau = temperature(self.config, int(batch.get("step", torch.tensor(self.config.anneal_steps))))
         logits = self.logits(x)                                              # (B, K, T)
-        soft = F.gumbel_softmax(logits, tau=tau, hard=False, dim=1)          # (B, K, T)
+        soft = F.gumbel_softmax(logits, tau=tau, hard=self.config.hard, dim=1)   # (B, K, T)
         z = torch.einsum("bkt,ke->bet", soft, self.codebook.weight)          # (B, e, T)
         rec = self.decoder(z)[:, 0]                                          # (B, S)
         q = logits.softmax(1)
         kl = (q * torch.log(q * self.config.codebook_size + 1e-10)).sum(1).mean()
-        return masked_recon(rec, x, self.config.loss) + self.config.kl_weight * kl
+        loss = masked_recon(rec, x, self.config.loss) + self.config.kl_weight * kl
+        if self.config.diversity_weight:   # wav2vec 2.0's diversity term: use the whole codebook across the batch
+            avg = q.mean((0, 2))
+            K = self.config.codebook_size
+            loss = loss + self.config.diversity_weight * (avg * torch.log(avg * K + 1e-10)).sum() / math.log(K)
+        return loss
 
     @torch.no_grad()
     def encode(self, chunks: torch.Tensor) -> torch.Tensor:
