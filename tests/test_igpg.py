@@ -46,3 +46,22 @@ def test_igpg_reloads_with_the_same_samples_and_refuses_unknown_names(trained):
         gen.generate(1, arch="vit", dataset="mnist5k")
     with pytest.raises(TypeError, match="collection"):
         experiments.trained("igpg", col.zoo(col.members()[0]), preset)
+
+
+def test_igpg_training_resumes_across_its_two_stages(trained, tmp_path):
+    """A run stopped after 5 prior steps and started again with 10 ends where an uninterrupted 10-step run ends."""
+    from workbench.generators.igpg.model import IGPG
+    from workbench.train import TrainConfig
+
+    preset, col, gen, info = trained
+    cfg = TrainConfig(steps=10, lr=1e-3, device="cpu", checkpoint_every=5)
+
+    def run(out, steps, seed=0):
+        g = IGPG.from_collection(col, gen.config, seed=seed)
+        g.fit(col, cfg.replace(steps=steps), batch_size=4, out=out, progress=False)
+        return g
+
+    whole = run(tmp_path / "whole", 10)
+    run(tmp_path / "cut", 5)                                            # "killed" after the prior's 5th step
+    resumed = run(tmp_path / "cut", 10, seed=1)   # another init: only the saved states can make it end equal
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()))
