@@ -3,7 +3,8 @@
 Collects (or reuses) a 4-architecture x 3-dataset collection (CNN-s, a 16-16 MLP, width-4 ResNets with 1 and 2 blocks
 per stage; mnist5k, inverted mnist5k, digits at 28x28 held out; 3 seeds x 2 checkpoints, 8 epochs), trains only the
 VQ-VAE stage for each setting given on the command line, and prints test accuracy of the originals and of their
-reconstructions (training seeds and the held-out last seed) per pair, with codebook usage and perplexity.
+reconstructions (training seeds and the held-out last seed) per pair, with codebook usage and perplexity; first,
+the reference a learnt codebook must match: a uniform scalar quantizer of the same normalised values.
 
     .venv/bin/python benchmarks/igpg_reconstruction.py                       # the settings below
     .venv/bin/python benchmarks/igpg_reconstruction.py 8:1e-3:1500 1:0.05:1000:div=1   # downsample:kl_weight:steps[:hard][:div=w]
@@ -12,6 +13,8 @@ Zoos go to $WORKBENCH_ZOOS (default zoos/); one setting takes 1-3 minutes on 2 C
 """
 import sys
 import time
+
+import torch
 
 from workbench import evaluate
 from workbench.collection import CollectionSpec, collect_collection
@@ -48,8 +51,27 @@ def run(col, downsample: int, kl: float, steps: int, hard: bool = False, diversi
               f"reconstructed: train seeds {rec[train].mean():6.2f}, held-out seed {rec[held].mean():6.2f}", flush=True)
 
 
+def uniform_reference(col, levels=(256, 64, 16)) -> None:
+    """What the VQ-VAE must match: each normalised value rounded to one of `levels` evenly spaced values in [-6, 6]
+    (one code per value, no learning), on the same chunks."""
+    gen = IGPG.from_collection(col, IGPGConfig(chunk_size=64, downsample=1, image_size=64, n_layer=1, n_embd=32,
+                                               n_head=2, context=32))
+    for n in levels:
+        parts = []
+        for m in col.members("seen"):
+            zoo = col.zoo(m)
+            data = zoo.dataset()
+            tok = gen.tokenizer_of(m.arch, m.dataset)
+            t = tok.encode(zoo.flat, torch.float64)
+            q = ((t.clamp(-6, 6) + 6) / 12 * (n - 1)).round() / (n - 1) * 12 - 6
+            acc = evaluate.accuracy(zoo, tok.decode(q), data.X_test, data.y_test).mean().item() * 100
+            parts.append(f"{m.arch}/{m.dataset} {zoo.accuracies.mean() * 100:.1f} -> {acc:.1f}")
+        print(f"uniform scalar quantizer, {n} levels: " + "; ".join(parts), flush=True)
+
+
 def main(settings: list[str]) -> None:
     col = collect_collection(CollectionSpec.from_dict(SPEC), zoos_dir() / "benchmarks" / "igpg-collection")
+    uniform_reference(col)
     for s in settings:
         ds, kl, steps, *extra = s.split(":")
         div = next((float(e[4:]) for e in extra if e.startswith("div=")), 0.0)

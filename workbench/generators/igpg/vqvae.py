@@ -45,6 +45,7 @@ class VQConfig(Config):
     anneal_steps: int = 1000
     hard: bool = False                    # straight-through: one-hot codes forward, soft gradients back
     diversity_weight: float = 0.0         # > 0: penalise low entropy of the batch-averaged code distribution
+    logit_scale: bool = False             # a learnt scale on the code logits (confident codes despite Gumbel noise)
 
     def validate(self):
         r = self.downsample
@@ -85,6 +86,7 @@ class ChunkVQVAE(nn.Module):
             enc += [nn.ELU(), nn.Conv1d(h, h, 4, stride=2, padding=1)]
         enc += [nn.ELU(), nn.Conv1d(h, c.codebook_size, 1)]
         self.encoder = nn.Sequential(*enc)                                   # [B, 1, S] -> logits [B, K, S/r]
+        self.log_scale = nn.Parameter(torch.zeros(())) if c.logit_scale else None
         self.codebook = nn.Embedding(c.codebook_size, c.code_dim)           # K x e
         dec: list[nn.Module] = [nn.Conv1d(c.code_dim, h, 3, padding=1)]
         for _ in range(stages):
@@ -96,7 +98,8 @@ class ChunkVQVAE(nn.Module):
         """[B, S] chunks (NaN padding read as 0) -> [B, K, S/r] code logits."""
         if chunks.dim() != 2 or chunks.shape[1] != self.config.chunk_size:
             raise ValueError(f"chunks must be [B, {self.config.chunk_size}], got {list(chunks.shape)}")
-        return self.encoder(chunks.nan_to_num()[:, None])
+        logits = self.encoder(chunks.nan_to_num()[:, None])
+        return logits * self.log_scale.exp() if self.log_scale is not None else logits
 
     def forward(self, batch: dict) -> torch.Tensor:
         x = batch["tokens"]                                                  # (B, S) normalised, NaN = padding
