@@ -45,6 +45,7 @@ class IGPGConfig(Config):
     vq_batch: int = 256             # chunks per VQ-VAE step
     vq_hard: bool = False           # straight-through one-hot codes while training the VQ-VAE
     diversity_weight: float = 0.0   # batch-level codebook-usage term (see vqvae.py)
+    vq_logits: str = "linear"       # "distance": code logits from distances to the codebook (see vqvae.py)
     context: int = 256              # codes per prior window
     n_embd: int = 128
     n_layer: int = 4
@@ -63,7 +64,8 @@ class IGPGConfig(Config):
     def vq(self) -> VQConfig:
         return VQConfig(chunk_size=self.chunk_size, downsample=self.downsample, codebook_size=self.codebook_size,
                         code_dim=self.code_dim, hidden=self.vq_hidden, loss=self.vq_loss, kl_weight=self.kl_weight,
-                        anneal_steps=self.vq_steps, hard=self.vq_hard, diversity_weight=self.diversity_weight)
+                        anneal_steps=self.vq_steps, hard=self.vq_hard, diversity_weight=self.diversity_weight,
+                        logits=self.vq_logits)
 
     def prior(self) -> PriorConfig:
         return PriorConfig(vocab=self.codebook_size, data_dim=self.data_dim, arch_dim=self.arch_dim,

@@ -46,6 +46,8 @@ class VQConfig(Config):
     hard: bool = False                    # straight-through: one-hot codes forward, soft gradients back
     diversity_weight: float = 0.0         # > 0: penalise low entropy of the batch-averaged code distribution
     logit_scale: bool = False             # a learnt scale on the code logits (confident codes despite Gumbel noise)
+    logits: Literal["linear", "distance"] = "linear"   # code logits: a linear map of the encoder features (IGPG),
+                                          # or minus the squared distance of an encoder vector to each codebook entry
 
     def validate(self):
         r = self.downsample
@@ -53,6 +55,7 @@ class VQConfig(Config):
         check(self.chunk_size % r == 0, f"chunk_size {self.chunk_size} must be a multiple of downsample {r}")
         check(self.codebook_size >= 2 and self.code_dim >= 1 and self.hidden >= 1, "codebook_size >= 2, code_dim, hidden >= 1")
         check(self.loss in ("l1", "l2"), f"loss must be l1 or l2, got {self.loss!r}")
+        check(self.logits in ("linear", "distance"), f"logits must be linear or distance, got {self.logits!r}")
         check(0 < self.temp_end <= self.temp_start, "0 < temp_end <= temp_start required")
         check(self.anneal_steps >= 1, "anneal_steps >= 1 required")
 
@@ -84,7 +87,7 @@ class ChunkVQVAE(nn.Module):
         enc: list[nn.Module] = [nn.Conv1d(1, h, 3, padding=1)]
         for _ in range(stages):
             enc += [nn.ELU(), nn.Conv1d(h, h, 4, stride=2, padding=1)]
-        enc += [nn.ELU(), nn.Conv1d(h, c.codebook_size, 1)]
+        enc += [nn.ELU(), nn.Conv1d(h, c.codebook_size if c.logits == "linear" else c.code_dim, 1)]
         self.encoder = nn.Sequential(*enc)                                   # [B, 1, S] -> logits [B, K, S/r]
         self.log_scale = nn.Parameter(torch.zeros(())) if c.logit_scale else None
         self.codebook = nn.Embedding(c.codebook_size, c.code_dim)           # K x e
@@ -99,6 +102,10 @@ class ChunkVQVAE(nn.Module):
         if chunks.dim() != 2 or chunks.shape[1] != self.config.chunk_size:
             raise ValueError(f"chunks must be [B, {self.config.chunk_size}], got {list(chunks.shape)}")
         logits = self.encoder(chunks.nan_to_num()[:, None])
+        if self.config.logits == "distance":                                # (B, e, T) -> (B, K, T)
+            e = self.codebook.weight                                         # (K, e)
+            logits = (2 * torch.einsum("bet,ke->bkt", logits, e) - (logits ** 2).sum(1, keepdim=True)
+                      - (e ** 2).sum(1)[None, :, None])
         return logits * self.log_scale.exp() if self.log_scale is not None else logits
 
     def forward(self, batch: dict) -> torch.Tensor:
