@@ -7,7 +7,7 @@ reconstructions (training seeds and the held-out last seed) per pair, with codeb
 the reference a learnt codebook must match: a uniform scalar quantizer of the same normalised values.
 
     .venv/bin/python benchmarks/igpg_reconstruction.py                       # the settings below
-    .venv/bin/python benchmarks/igpg_reconstruction.py 8:1e-3:1500 1:0.05:1000:div=1   # downsample:kl_weight:steps[:hard][:div=w][:distance]
+    .venv/bin/python benchmarks/igpg_reconstruction.py 8:1e-3:1500 1:0.05:1000:div=1   # downsample:kl_weight:steps[:hard][:div=w][:distance][:kN]
 
 Zoos go to $WORKBENCH_ZOOS (default zoos/); one setting takes 1-3 minutes on 2 CPU cores.
 """
@@ -31,16 +31,16 @@ DEFAULT = ["8:1e-3:1500", "1:1e-3:600", "1:0.05:1000"]
 
 
 def run(col, downsample: int, kl: float, steps: int, hard: bool = False, diversity: float = 0.0, logits: str = "linear",
-        lr: float = 2e-3) -> None:
+        kernel: int = 3, lr: float = 2e-3) -> None:
     cfg = IGPGConfig(chunk_size=64, downsample=downsample, codebook_size=256, code_dim=64, vq_hidden=64,
-                     vq_steps=steps, vq_batch=256, kl_weight=kl, vq_hard=hard, diversity_weight=diversity, vq_logits=logits, image_size=64, n_layer=1, n_embd=32, n_head=2, context=32)
+                     vq_steps=steps, vq_batch=256, kl_weight=kl, vq_hard=hard, diversity_weight=diversity, vq_logits=logits, vq_kernel=kernel, image_size=64, n_layer=1, n_embd=32, n_head=2, context=32)
     gen = IGPG.from_collection(col, cfg)
     chunks = gen.training_chunks(col)
     gen.stage = "vq"
     t0 = time.perf_counter()
     hist = fit(gen, sampler({"tokens": chunks}, cfg.vq_batch), TrainConfig(steps=steps, lr=lr, device="cpu"), progress=False)
     h = gen.vq.health(chunks)
-    print(f"\ndownsample={downsample} (values per code) kl_weight={kl} steps={steps} hard={hard} diversity={diversity} logits={logits} lr={lr}: "
+    print(f"\ndownsample={downsample} (values per code) kl_weight={kl} steps={steps} hard={hard} diversity={diversity} logits={logits} kernel={kernel} lr={lr}: "
           f"{time.perf_counter() - t0:.0f} s, final loss {hist[-1]['loss']:.3f}, usage {h['usage']:.2f}, "
           f"perplexity {h['perplexity']:.1f}", flush=True)
     for m in col.members():
@@ -76,7 +76,9 @@ def main(settings: list[str]) -> None:
     for s in settings:
         ds, kl, steps, *extra = s.split(":")
         div = next((float(e[4:]) for e in extra if e.startswith("div=")), 0.0)
-        run(col, int(ds), float(kl), int(steps), "hard" in extra, div, "distance" if "distance" in extra else "linear")
+        kernel = next((int(e[1:]) for e in extra if e.startswith("k") and e[1:].isdigit()), 3)
+        run(col, int(ds), float(kl), int(steps), "hard" in extra, div, "distance" if "distance" in extra else "linear",
+            kernel)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,13 @@ def test_masked_loss_ignores_padding_and_temperature_anneals():
     p = torch.tensor([[1.5, 100.0], [2.0, 2.0]])
     assert masked_recon(p, t, "l1").item() == pytest.approx(0.5)
     assert masked_recon(p, t, "l2").item() == pytest.approx((0.25 + 1) / 3)
+    with pytest.raises(ValueError, match="kernel must be odd"):
+        VQConfig(kernel=2)
+    pointwise = ChunkVQVAE(VQConfig(chunk_size=8, downsample=1, codebook_size=4, code_dim=2, hidden=4, kernel=1))
+    x = torch.randn(2, 8)
+    y = x.clone()
+    y[:, 3] += 5                                                   # a code sees only its own value
+    assert torch.equal(pointwise.encode(x)[:, [0, 1, 2, 4, 5, 6, 7]], pointwise.encode(y)[:, [0, 1, 2, 4, 5, 6, 7]])
     cfg = VQConfig(anneal_steps=100)
     assert temperature(cfg, 0) == pytest.approx(1.0) and temperature(cfg, 100) == pytest.approx(1e-4)
     assert temperature(cfg, 50) == pytest.approx(0.5, abs=1e-3) and temperature(cfg, 500) == pytest.approx(1e-4)

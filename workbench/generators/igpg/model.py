@@ -46,6 +46,7 @@ class IGPGConfig(Config):
     vq_hard: bool = False           # straight-through one-hot codes while training the VQ-VAE
     diversity_weight: float = 0.0   # batch-level codebook-usage term (see vqvae.py)
     vq_logits: str = "linear"       # "distance": code logits from distances to the codebook (see vqvae.py)
+    vq_kernel: int = 3              # encoder/decoder convolution width (1: pointwise codes with downsample 1)
     context: int = 256              # codes per prior window
     n_embd: int = 128
     n_layer: int = 4
@@ -65,7 +66,7 @@ class IGPGConfig(Config):
         return VQConfig(chunk_size=self.chunk_size, downsample=self.downsample, codebook_size=self.codebook_size,
                         code_dim=self.code_dim, hidden=self.vq_hidden, loss=self.vq_loss, kl_weight=self.kl_weight,
                         anneal_steps=self.vq_steps, hard=self.vq_hard, diversity_weight=self.diversity_weight,
-                        logits=self.vq_logits)
+                        logits=self.vq_logits, kernel=self.vq_kernel)
 
     def prior(self) -> PriorConfig:
         return PriorConfig(vocab=self.codebook_size, data_dim=self.data_dim, arch_dim=self.arch_dim,

@@ -38,6 +38,8 @@ class VQConfig(Config):
     codebook_size: int = 256              # K (IGPG repo: 256 or 512)
     code_dim: int = 64                    # e, width of a codebook entry (IGPG repo: 256)
     hidden: int = 64                      # encoder / decoder channels
+    kernel: int = 3                       # width of the encoder's first and the decoder's convolutions (odd; 1 with
+                                          # downsample 1 makes each code see, and decode to, one value)
     loss: Literal["l1", "l2"] = "l1"      # reconstruction (IGPG repo: L1)
     kl_weight: float = 1e-3               # KL to the uniform prior over codes (IGPG repo: 1e-3)
     temp_start: float = 1.0               # Gumbel temperature, cosine-annealed over anneal_steps
@@ -56,6 +58,7 @@ class VQConfig(Config):
         check(self.codebook_size >= 2 and self.code_dim >= 1 and self.hidden >= 1, "codebook_size >= 2, code_dim, hidden >= 1")
         check(self.loss in ("l1", "l2"), f"loss must be l1 or l2, got {self.loss!r}")
         check(self.logits in ("linear", "distance"), f"logits must be linear or distance, got {self.logits!r}")
+        check(self.kernel >= 1 and self.kernel % 2 == 1, f"kernel must be odd, got {self.kernel}")
         check(0 < self.temp_end <= self.temp_start, "0 < temp_end <= temp_start required")
         check(self.anneal_steps >= 1, "anneal_steps >= 1 required")
 
@@ -84,17 +87,18 @@ class ChunkVQVAE(nn.Module):
         c, h = config, config.hidden
         self.config = c
         stages = int(math.log2(c.downsample))
-        enc: list[nn.Module] = [nn.Conv1d(1, h, 3, padding=1)]
+        k = c.kernel
+        enc: list[nn.Module] = [nn.Conv1d(1, h, k, padding=k // 2)]
         for _ in range(stages):
             enc += [nn.ELU(), nn.Conv1d(h, h, 4, stride=2, padding=1)]
         enc += [nn.ELU(), nn.Conv1d(h, c.codebook_size if c.logits == "linear" else c.code_dim, 1)]
         self.encoder = nn.Sequential(*enc)                                   # [B, 1, S] -> logits [B, K, S/r]
         self.log_scale = nn.Parameter(torch.zeros(())) if c.logit_scale else None
         self.codebook = nn.Embedding(c.codebook_size, c.code_dim)           # K x e
-        dec: list[nn.Module] = [nn.Conv1d(c.code_dim, h, 3, padding=1)]
+        dec: list[nn.Module] = [nn.Conv1d(c.code_dim, h, k, padding=k // 2)]
         for _ in range(stages):
             dec += [nn.ELU(), nn.ConvTranspose1d(h, h, 4, stride=2, padding=1)]
-        dec += [nn.ELU(), nn.Conv1d(h, 1, 3, padding=1)]
+        dec += [nn.ELU(), nn.Conv1d(h, 1, k, padding=k // 2)]
         self.decoder = nn.Sequential(*dec)                                   # [B, e, S/r] -> [B, 1, S]
 
     def logits(self, chunks: torch.Tensor) -> torch.Tensor:
