@@ -77,36 +77,32 @@ class ZooRecipe(Config):
         NETS.check_kwargs(self.net, self.net_kwargs)   # a misspelt option is an error, never silently dropped
 
 
-# what each kind of data tells a net about its input: option name -> value read from the data
-_FROM_DATA = {"image": lambda d: {"in_channels": d.input_shape[0], "image_size": d.input_shape[-1]},
-              "tabular": lambda d: {"in_features": d.input_shape[0]},
-              "text": lambda d: {"vocab_size": int(d.meta.get("vocab_size", 5000))}}
+# the net options each kind of data fills in, and their values read from the data
+INPUT_OPTIONS = {"image": ("in_channels", "image_size"), "tabular": ("in_features",), "text": ("vocab_size",)}
+
+
+def _input_sizes(data: Dataset) -> dict:
+    if data.kind == "image":
+        return {"in_channels": data.input_shape[0], "image_size": data.input_shape[-1]}
+    if data.kind == "tabular":
+        return {"in_features": data.input_shape[0]}
+    return {"vocab_size": int(data.meta.get("vocab_size", 5000))}
 
 
 def _net_kwargs(recipe: ZooRecipe, data: Dataset, num_classes: int | None = None) -> dict:
     """The net's full kwargs: input size read from the data, the recipe's own options on top (they win)."""
     accepted = set(NETS.fields(recipe.net) or ())
     NETS.check_kwargs(recipe.net, recipe.net_kwargs)
-    sizes = _FROM_DATA[data.kind](data)
-    other = {k for kind, f in _FROM_DATA.items() if kind != data.kind for k in f(_PROBE[kind])} - set(sizes)
-    if not (set(sizes) & accepted) and (other & accepted):
-        takes = [kind for kind in _FROM_DATA if kind != data.kind and set(_FROM_DATA[kind](_PROBE[kind])) & accepted]
+    takes = [kind for kind, opts in INPUT_OPTIONS.items() if set(opts) & accepted]
+    if takes and data.kind not in takes:      # a net that says what it takes, and it is not this
         raise ValueError(f"net {recipe.net!r} takes {' or '.join(takes)} inputs, but dataset {data.name!r} is {data.kind} "
                          f"{[None, *data.input_shape]}" + (": use net='mlp', which reads its input width from the data"
                                                           if data.kind == "tabular" else ""))
-    kw = {k: v for k, v in sizes.items() if k in accepted}
+    kw = {k: v for k, v in _input_sizes(data).items() if k in accepted}
     kw.update(recipe.net_kwargs)
     if "num_classes" in accepted:
         kw["num_classes"] = num_classes or data.num_classes
     return net_config(recipe.net, **kw)
-
-
-class _Probe:   # stands in for a dataset of each kind when listing which options a kind fills
-    def __init__(self, shape, meta=None):
-        self.input_shape, self.meta = shape, meta or {}
-
-
-_PROBE = {"image": _Probe((1, 1, 1)), "tabular": _Probe((1,)), "text": _Probe((1,))}
 
 
 class Zoo:

@@ -91,14 +91,10 @@ class CodePrior(nn.Module):
         """Input tokens and their absolute positions for a window of codes starting at `offset` (BOS at offset 0)."""
         B, W = codes.shape
         pos = offset[:, None] + torch.arange(W, device=codes.device)[None]            # (B, W) absolute positions
-        first = torch.where(offset == 0, torch.full_like(offset, self.bos), codes[:, 0])
-        # a window at offset 0 reads [BOS, c0 .. c_{W-2}] and predicts c0 .. c_{W-1}; later ones read their first code
-        inp = torch.cat([first[:, None], codes[:, :-1]], 1)
-        inp_pos = torch.cat([(offset - 1)[:, None], pos[:, :-1]], 1)
-        start = (offset == 0)
-        inp = torch.where(start[:, None], inp, codes)
-        inp_pos = torch.where(start[:, None], inp_pos, pos)
-        return inp, inp_pos
+        # a window at offset 0 reads [BOS, c0 .. c_{W-2}] and predicts c0 .. c_{W-1}; later ones read their own codes
+        start = (offset == 0)[:, None]
+        inp = torch.where(start, torch.cat([torch.full_like(codes[:, :1], self.bos), codes[:, :-1]], 1), codes)
+        return inp, torch.where(start, pos - 1, pos)
 
     def forward(self, batch: dict) -> torch.Tensor:
         """Next-code cross-entropy on windows: `codes` [B, W] starting at `offset` [B] of each net's sequence
@@ -107,13 +103,12 @@ class CodePrior(nn.Module):
         inp, pos = self._window(codes, offset)
         x = torch.cat([self._prefix(batch["data"], batch["arch"]), self._embed(inp, pos)], 1)
         logits = self.gpt(inputs_embeds=x).logits[:, self.PREFIX:]                      # (B, W, vocab + 1)
-        start = offset == 0
+        start = (offset == 0)[:, None]
         # at offset 0 position t predicts code t; elsewhere position t (reading code t) predicts code t+1
-        target = torch.where(start[:, None], codes, torch.cat([codes[:, 1:], torch.full_like(codes[:, :1], -100)], 1))
+        target = torch.where(start, codes, _ahead(codes, -100))
         if "valid" in batch:                     # windows of short nets are padded: padded codes predict nothing
-            valid = batch["valid"]
-            target = torch.where(start[:, None] & valid | ~start[:, None] & torch.cat([valid[:, 1:], valid[:, :1] & False], 1),
-                                 target, torch.full_like(target, -100))
+            keep = torch.where(start, batch["valid"], _ahead(batch["valid"], False))
+            target = target.masked_fill(~keep, -100)
         return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100)
 
     @torch.no_grad()
@@ -154,6 +149,11 @@ class CodePrior(nn.Module):
                 res = self.gpt(inputs_embeds=self._embed(nxt[:, None], p), use_cache=True, **{self._cache_arg: past})
                 past, logits = _cache_of(res), res.logits[:, -1]
         return out
+
+
+def _ahead(x: torch.Tensor, fill) -> torch.Tensor:
+    """[B, W] -> x shifted one step left, the last column `fill` (what each position predicts in a later window)."""
+    return torch.cat([x[:, 1:], torch.full_like(x[:, :1], fill)], 1)
 
 
 def _cache_of(out):

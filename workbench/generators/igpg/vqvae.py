@@ -47,7 +47,6 @@ class VQConfig(Config):
     anneal_steps: int = 1000
     hard: bool = False                    # straight-through: one-hot codes forward, soft gradients back
     diversity_weight: float = 0.0         # > 0: penalise low entropy of the batch-averaged code distribution
-    logit_scale: bool = False             # a learnt scale on the code logits (confident codes despite Gumbel noise)
     logits: Literal["linear", "distance"] = "linear"   # code logits: a linear map of the encoder features (IGPG),
                                           # or minus the squared distance of an encoder vector to each codebook entry
 
@@ -93,7 +92,6 @@ class ChunkVQVAE(nn.Module):
             enc += [nn.ELU(), nn.Conv1d(h, h, 4, stride=2, padding=1)]
         enc += [nn.ELU(), nn.Conv1d(h, c.codebook_size if c.logits == "linear" else c.code_dim, 1)]
         self.encoder = nn.Sequential(*enc)                                   # [B, 1, S] -> logits [B, K, S/r]
-        self.log_scale = nn.Parameter(torch.zeros(())) if c.logit_scale else None
         self.codebook = nn.Embedding(c.codebook_size, c.code_dim)           # K x e
         dec: list[nn.Module] = [nn.Conv1d(c.code_dim, h, k, padding=k // 2)]
         for _ in range(stages):
@@ -110,7 +108,7 @@ class ChunkVQVAE(nn.Module):
             e = self.codebook.weight                                         # (K, e)
             logits = (2 * torch.einsum("bet,ke->bkt", logits, e) - (logits ** 2).sum(1, keepdim=True)
                       - (e ** 2).sum(1)[None, :, None])
-        return logits * self.log_scale.exp() if self.log_scale is not None else logits
+        return logits
 
     def forward(self, batch: dict) -> torch.Tensor:
         x = batch["tokens"]                                                  # (B, S) normalised, NaN = padding
