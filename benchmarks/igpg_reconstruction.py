@@ -7,7 +7,7 @@ reconstructions (training seeds and the held-out last seed) per pair, with codeb
 the reference a learnt codebook must match: a uniform scalar quantizer of the same normalised values.
 
     .venv/bin/python benchmarks/igpg_reconstruction.py                       # the settings below
-    .venv/bin/python benchmarks/igpg_reconstruction.py 8:1e-3:1500 1:0.05:1000:div=1   # downsample:kl_weight:steps[:hard][:div=w][:distance][:kN]
+    .venv/bin/python benchmarks/igpg_reconstruction.py 8:1e-3:1500 1:0.05:1000:div=1   # downsample:kl_weight:steps[:hard][:div=w][:distance][:kN][:restart=N][:e=code_dim][:batch=N][:l2][:K=codebook]
 
 Zoos go to $WORKBENCH_ZOOS (default zoos/); one setting takes 1-3 minutes on 2 CPU cores.
 """
@@ -31,16 +31,17 @@ DEFAULT = ["8:1e-3:1500", "1:1e-3:600", "1:0.05:1000"]
 
 
 def run(col, downsample: int, kl: float, steps: int, hard: bool = False, diversity: float = 0.0, logits: str = "linear",
-        kernel: int = 3, lr: float = 2e-3) -> None:
-    cfg = IGPGConfig(chunk_size=64, downsample=downsample, codebook_size=256, code_dim=64, vq_hidden=64,
-                     vq_steps=steps, vq_batch=256, kl_weight=kl, vq_hard=hard, diversity_weight=diversity, vq_logits=logits, vq_kernel=kernel, image_size=64, n_layer=1, n_embd=32, n_head=2, context=32)
+        kernel: int = 3, restart: int = 0, code_dim: int = 64, batch: int = 256, loss: str = "l1",
+        codebook: int = 256, lr: float = 2e-3) -> None:
+    cfg = IGPGConfig(chunk_size=64, downsample=downsample, codebook_size=codebook, code_dim=code_dim, vq_loss=loss, vq_hidden=64,
+                     vq_steps=steps, vq_batch=batch, kl_weight=kl, vq_hard=hard, diversity_weight=diversity, vq_logits=logits, vq_kernel=kernel, vq_restart=restart, image_size=64, n_layer=1, n_embd=32, n_head=2, context=32)
     gen = IGPG.from_collection(col, cfg)
     chunks = gen.training_chunks(col)
     gen.stage = "vq"
     t0 = time.perf_counter()
     hist = fit(gen, sampler({"tokens": chunks}, cfg.vq_batch), TrainConfig(steps=steps, lr=lr, device="cpu"), progress=False)
     h = gen.vq.health(chunks)
-    print(f"\ndownsample={downsample} (values per code) kl_weight={kl} steps={steps} hard={hard} diversity={diversity} logits={logits} kernel={kernel} lr={lr}: "
+    print(f"\ndownsample={downsample} (values per code) kl_weight={kl} steps={steps} hard={hard} diversity={diversity} logits={logits} kernel={kernel} restart={restart} code_dim={code_dim} batch={batch} loss={loss} K={codebook} lr={lr}: "
           f"{time.perf_counter() - t0:.0f} s, final loss {hist[-1]['loss']:.3f}, usage {h['usage']:.2f}, "
           f"perplexity {h['perplexity']:.1f}", flush=True)
     for m in col.members():
@@ -72,13 +73,17 @@ def uniform_reference(col, levels=(256, 64, 16)) -> None:
 
 def main(settings: list[str]) -> None:
     col = collect_collection(CollectionSpec.from_dict(SPEC), zoos_dir() / "benchmarks" / "igpg-collection")
-    uniform_reference(col)
+    if "--no-reference" not in settings:
+        uniform_reference(col)
+    settings = [s for s in settings if s != "--no-reference"]
     for s in settings:
         ds, kl, steps, *extra = s.split(":")
         div = next((float(e[4:]) for e in extra if e.startswith("div=")), 0.0)
         kernel = next((int(e[1:]) for e in extra if e.startswith("k") and e[1:].isdigit()), 3)
+        opt = {k: int(v) for k, v in (e.split("=") for e in extra if "=" in e and not e.startswith("div="))}
         run(col, int(ds), float(kl), int(steps), "hard" in extra, div, "distance" if "distance" in extra else "linear",
-            kernel)
+            kernel, opt.get("restart", 0), opt.get("e", 64), opt.get("batch", 256), "l2" if "l2" in extra else "l1",
+            opt.get("K", 256))
 
 
 if __name__ == "__main__":

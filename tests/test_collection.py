@@ -69,3 +69,14 @@ def test_embeddings_are_computed_once_per_encoder_and_cached():
     before = file.stat().st_mtime_ns
     again = col.embeddings(img, txt)
     assert file.stat().st_mtime_ns == before and torch.equal(again["data"]["digits28"], emb["data"]["digits28"])
+
+
+def test_subset_sees_fewer_members_and_is_cached_apart():
+    col = presets.get("smoke").load_collection(progress=False)
+    sub = col.subset(archs=["cnn_s"])
+    assert {(m.arch, m.dataset) for m in sub.members()} == {("cnn_s", "mnist5k"), ("cnn_s", "digits28")}
+    assert sub.archs == ["cnn_s"] and sub.spec.held_out_datasets == ("digits28",)
+    assert sub.label != col.label and sub.fingerprint() != col.fingerprint()
+    assert torch.equal(sub.zoo(sub.member("cnn_s", "mnist5k")).flat, col.zoo(col.member("cnn_s", "mnist5k")).flat)
+    with pytest.raises(ValueError, match="no member"):
+        col.subset(archs=["resnet_9"])

@@ -65,3 +65,31 @@ def test_igpg_training_resumes_across_its_two_stages(trained, tmp_path):
     run(tmp_path / "cut", 5)                                            # "killed" after the prior's 5th step
     resumed = run(tmp_path / "cut", 10, seed=1)   # another init: only the saved states can make it end equal
     assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()))
+
+
+def test_generate_many_is_generate_batched_over_datasets(trained):
+    preset, col, gen, info = trained
+    both = gen.generate_many(2, seed=3, arch="cnn_s", datasets=["mnist5k"])
+    assert torch.equal(both["mnist5k"], gen.generate(2, seed=3, arch="cnn_s", dataset="mnist5k"))
+    many = gen.generate_many(2, seed=3, arch="cnn_s", datasets=["mnist5k", "digits28"])
+    assert set(many) == {"mnist5k", "digits28"} and many["digits28"].shape == (2, col.zoo(col.member("cnn_s", "digits28")).num_params)
+    with pytest.raises(KeyError, match="unknown dataset"):
+        gen.generate_many(1, arch="cnn_s", datasets=["mnist5k", "svhn"])
+
+
+def test_transplant_copies_the_keys_a_net_shares_and_initialises_the_rest():
+    from workbench.zoo import Zoo
+    from workbench.nets import create_net
+
+    deep = create_net("resnet", blocks=(2, 1), width=4, image_size=8)
+    shallow = create_net("resnet", blocks=(1, 1), width=4, image_size=8)
+    src = Zoo.from_state_dicts([deep.state_dict()], net="resnet", net_kwargs={"blocks": (2, 1), "width": 4, "image_size": 8})
+    dst = Zoo.from_state_dicts([shallow.state_dict()], net="resnet", net_kwargs={"blocks": (1, 1), "width": 4, "image_size": 8})
+    flat, share = experiments.transplant(src, src.flat[0], dst, seed=0)
+    got = {k: v[0] for k, v in dst.unflatten(flat).items()}
+    shared = [k for k in dst.layout.float_keys if k.name in deep.state_dict() and deep.state_dict()[k.name].shape == k.shape]
+    assert shared and all(torch.equal(got[k.name], deep.state_dict()[k.name]) for k in shared)
+    assert share == sum(k.numel for k in shared) / dst.num_params
+    mlp = Zoo.from_state_dicts([create_net("mlp", hidden=[8]).state_dict()], net="mlp", net_kwargs={"hidden": [8]})
+    flat, share = experiments.transplant(mlp, mlp.flat[0], dst, seed=0)   # nothing shared: a fresh init
+    assert share == 0 and torch.equal(flat, experiments.random_init(dst, 1, seed=0))

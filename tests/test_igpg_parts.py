@@ -108,3 +108,29 @@ def test_prior_learns_windows_of_a_long_sequence_conditioned_on_its_prefix():
     fit(prior, sampler(batch, 16), TrainConfig(steps=250, lr=3e-3, device="cpu"), progress=False)
     out = prior.generate(data, arch, 30, window=W, overlap=6, top_k=1)
     assert (out == seqs).float().mean() > 0.9                         # each prefix writes its own sequence back
+
+
+def test_dead_codes_restart_on_encoder_outputs_and_the_restart_is_reproducible():
+    torch.manual_seed(0)
+    cfg = VQConfig(chunk_size=8, downsample=1, kernel=1, codebook_size=16, code_dim=4, hidden=8, logits="distance",
+                   hard=True, restart_every=5, anneal_steps=100)
+    vq = ChunkVQVAE(cfg).train()
+    x = torch.randn(6, 8)
+    x[-1, 4:] = float("nan")                                      # padding never becomes a code
+    vq({"tokens": x, "step": torch.tensor(0)})                    # step 0: every code is unused -> a data init
+    feats = vq.features(x).permute(0, 2, 1)                       # (B, T, e)
+    real = feats[~torch.isnan(x)]
+    for e in vq.codebook.weight:                                  # each entry is one real position's encoder output
+        assert (real - e).abs().amax(1).min() < 1e-6
+    assert vq.used.sum() == x.numel()                             # picks counted until the next restart
+    before = vq.codebook.weight.clone()
+    vq.used.zero_()
+    vq.used[0] = 1                                                # only code 0 used since the last restart
+    again = ChunkVQVAE(cfg).train()
+    again.load_state_dict(vq.state_dict())
+    vq({"tokens": x, "step": torch.tensor(5)})
+    again({"tokens": x, "step": torch.tensor(5)})
+    assert torch.equal(vq.codebook.weight[0], before[0]) and not torch.equal(vq.codebook.weight[1:], before[1:])
+    assert torch.equal(vq.codebook.weight, again.codebook.weight)   # the same step restarts the same way (resume)
+    with pytest.raises(ValueError, match="logits='distance'"):
+        VQConfig(restart_every=5)

@@ -76,3 +76,20 @@ def test_05_igpg_main_rows_carry_the_issue_columns(tmp_path):
     for r in t["conditioning"]:
         assert {"arch", "dataset_a", "dataset_b", "own_better"} <= set(r)
     assert len(t["verdict"]) == 6
+
+
+@pytest.mark.notebook
+def test_06_igpg_transfer_rows_carry_the_issue_columns(tmp_path):
+    res = reproduce.run([io.ROOT / "notebooks" / "06_igpg_transfer.ipynb"], "smoke", out_dir=tmp_path)
+    assert res == {"06_igpg_transfer": "ok"}
+    t = json.loads((io.reports_dir() / "06_igpg_transfer.json").read_text())["tables"]
+    held = {(m["arch"], m["dataset"]) for m in t["transfer"]}
+    assert held == {("cnn_s", "digits28"), ("mlp_8", "digits28")}                    # smoke: digits28 held out
+    for r in t["transfer"]:
+        assert {"split", "init", "zero_shot", "steps_to_target"} <= set(r)
+        assert r["init"] in ("generated", "random", "nearest checkpoint") and 0 <= r["zero_shot"] <= 100
+        assert r["steps_to_target"] is None or 0 <= r["steps_to_target"] <= r["epoch_steps"]
+    assert [r["source"] for r in t["transfer"] if r["init"] == "nearest checkpoint"] == ["cnn_s on mnist5k", "mlp_8 on mnist5k"]
+    assert [r["variant"] for r in t["ablation"]] == ["preset", "downsample=4", "use_arch=False"]
+    for r in t["ablation"]:
+        assert {"chunk_size", "codebook_size", "usage", "perplexity", "recon_loss_points", "generated_ratio_mean"} <= set(r)

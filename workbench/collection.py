@@ -109,6 +109,22 @@ class Collection:
         raise KeyError(f"no pair ({arch!r}, {dataset!r}) in {self.path}; pairs: "
                        f"{[(m.arch, m.dataset) for m in self._members][:12]}")
 
+    def subset(self, archs=None, datasets=None) -> "Collection":
+        """The same folder seen through fewer members (e.g. an ablation on a few pairs); its label and fingerprint
+        name the members it keeps, so a generator trained on it is cached apart from the full collection's."""
+        keep = [m for m in self.manifest["members"] if (archs is None or m["arch"] in archs)
+                and (datasets is None or m["dataset"] in datasets)]
+        if not keep:
+            raise ValueError(f"no member of {self.path} has an architecture in {archs} and a dataset in {datasets}")
+        spec = {**self.manifest["spec"], "archs": {a: v for a, v in self.manifest["spec"]["archs"].items()
+                                                   if any(m["arch"] == a for m in keep)},
+                "datasets": [d for d in self.manifest["spec"]["datasets"] if any(m["dataset"] == d for m in keep)]}
+        spec["held_out_datasets"] = [d for d in spec.get("held_out_datasets", ()) if d in spec["datasets"]]
+        spec["held_out_archs"] = [a for a in spec.get("held_out_archs", ()) if a in spec["archs"]]
+        sub = Collection(self.path, {**self.manifest, "spec": spec, "members": keep})
+        sub._zoos = self._zoos
+        return sub
+
     def zoo(self, m: Member) -> Zoo:
         if m.zoo not in self._zoos:
             self._zoos[m.zoo] = Zoo.load(self.path / m.zoo)

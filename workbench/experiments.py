@@ -126,6 +126,21 @@ def random_init(zoo, n: int, *, seed: int = 0) -> torch.Tensor:
     return torch.cat(rows)
 
 
+def transplant(src_zoo, src_flat: torch.Tensor, dst_zoo, *, seed: int = 0) -> tuple[torch.Tensor, float]:
+    """Parameters for `dst_zoo`'s net taken from `src_flat` [D_src] where a key has the same name and shape (e.g. the
+    blocks a shallower ResNet shares with a deeper one), the rest freshly initialised from `seed`.
+    Returns ([1, D_dst], the fraction of dst values that came from the source)."""
+    src = {k: v[0] for k, v in src_zoo.unflatten(src_flat[None]).items()}
+    out = {k: v[0].clone() for k, v in dst_zoo.unflatten(random_init(dst_zoo, 1, seed=seed)).items()}
+    moved = 0
+    for k in dst_zoo.layout.float_keys:
+        if k.name in src and tuple(src[k.name].shape) == tuple(k.shape):
+            out[k.name] = src[k.name].clone()
+            moved += k.numel
+    total = sum(k.numel for k in dst_zoo.layout.float_keys)
+    return dst_zoo.layout.flatten({k: v[None] for k, v in out.items()}), moved / total
+
+
 def code_str(zoo, i: int) -> str:
     """The 10-bit code of task checkpoint i as a string ("0100010111")."""
     from .data.tasks import code_to_str

@@ -55,6 +55,8 @@ class Preset(Config):
     igpg: dict = field(default_factory=dict)         # IGPGConfig overrides
     igpg_steps: int = 2000                           # prior steps (the VQ-VAE's are igpg["vq_steps"])
     igpg_batch: int = 32                             # prior windows per step
+    igpg_n: int = 0                                  # generated models per pair in the IGPG notebooks (0: n_eval)
+    igpg_ablation: dict = field(default_factory=dict)   # notebook 06: {"archs", "datasets", "variants": [overrides]}
 
     def validate(self):
         check(self.n_checkpoints >= 1 and self.n_seeds >= 2, "n_checkpoints >= 1 and n_seeds >= 2 are required")
@@ -141,12 +143,27 @@ SMOKE_COLLECTION = {"archs": {"cnn_s": {"net": "cnn_s"}, "mlp_8": {"net": "mlp",
                     "dataset_kwargs": {"max_train": 300, "max_test": 100}, "seeds": 2, "per_seed": 2, "epochs": 1}
 SMOKE_IGPG = {"chunk_size": 64, "downsample": 16, "codebook_size": 32, "code_dim": 16, "vq_hidden": 16, "vq_steps": 20,
               "vq_batch": 64, "context": 64, "n_embd": 32, "n_layer": 1, "n_head": 2, "image_size": 64}
+SMOKE_IGPG_ABLATION = {"archs": ["cnn_s"], "datasets": ["mnist5k"], "vq_steps": 10, "steps": 10,
+                       "variants": [{"downsample": 4}, {"use_arch": False}]}
+# small: one code per value (IGPG's chunks of many values per code keep no accuracy at these sizes; measured in
+# benchmarks/igpg_reconstruction.py), so a net's code sequence is as long as the net. Nets are kept narrow for that:
+# MLPs of 16 units, width-4 ResNets (5k-24k values), LeNet-5 (44k) the longest; the 5-class MNIST subset is left out
+# (its heads make other layouts, +40 % generation time) -- three seen datasets and one held out.
 SMALL_COLLECTION = {"archs": {"cnn_s": {"net": "cnn_s"}, "lenet5": {"net": "lenet5"},
-                              "mlp_64": {"net": "mlp", "hidden": [64]}, "mlp_32x32": {"net": "mlp", "hidden": [32, 32]},
-                              **{f"resnet_{b}": {"net": "resnet", "blocks": [b, b, b], "width": 8} for b in (1, 2, 3, 4)}},
-                    "datasets": ["mnist5k", "digits28", "mnist5k_inverted", "mnist5k_rot90", "mnist5k_5class"],
+                              "mlp_16": {"net": "mlp", "hidden": [16]}, "mlp_16x16": {"net": "mlp", "hidden": [16, 16]},
+                              **{f"resnet_{b}": {"net": "resnet", "blocks": [b, b, b], "width": 4} for b in (1, 2, 3, 4)}},
+                    "datasets": ["mnist5k", "digits28", "mnist5k_inverted", "mnist5k_rot90"],
                     "held_out_datasets": ["mnist5k_rot90"], "held_out_archs": ["resnet_3"],
                     "seeds": 3, "per_seed": 2, "epochs": 8}
+# measured best of benchmarks/igpg_reconstruction.py: straight-through codes from distances to a 1024-entry codebook,
+# dead codes restarted every 50 steps (1:1e-3:1500:distance:k1:restart=50:hard:batch=64:K=1024)
+SMALL_IGPG = {"chunk_size": 64, "downsample": 1, "vq_kernel": 1, "codebook_size": 1024, "code_dim": 64, "vq_hidden": 64,
+              "vq_logits": "distance", "vq_hard": True, "vq_restart": 50, "vq_steps": 1500, "vq_batch": 64, "vq_lr": 2e-3,
+              "context": 256, "n_embd": 128, "n_layer": 4, "n_head": 4, "image_size": 224}
+# every ablation row (the preset's setting first) trains vq_steps + steps on the sub-collection
+SMALL_IGPG_ABLATION = {"archs": ["cnn_s", "mlp_16"], "datasets": ["mnist5k", "mnist5k_inverted"], "vq_steps": 600,
+                       "steps": 600, "variants": [{"downsample": 4, "vq_kernel": 3}, {"downsample": 16, "vq_kernel": 3},
+                                                  {"codebook_size": 256}, {"use_arch": False}]}
 
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(name="smoke", dataset_kwargs={"max_train": 500, "max_test": 200}, zoo_nets=("cnn_s", "mlp"),
@@ -155,7 +172,7 @@ PRESETS: dict[str, Preset] = {
                     pdiff={"enc_channels": [4, 8], "channels": [8, 16, 8], "ae_steps": 20}, pdiff_steps=20, pdiff_batch=4,
                     ablation_steps=10, task_steps=20, task_batch=8, sampler_steps=(5, 60),
                     net_kwargs={"mlp": {"hidden": [8]}}, collection=SMOKE_COLLECTION, igpg=SMOKE_IGPG, igpg_steps=20,
-                    igpg_batch=8),
+                    igpg_batch=8, igpg_ablation=SMOKE_IGPG_ABLATION),
     # MLP 784-256-10: 203,530 params. p-diff: 6 stride-2 stages and a narrower latent U-Net keep its 204k-param run
     # within CPU minutes; its memory still grows with the flat length, which is what Figs. 7-8 compare.
     # RPG: U-Net [1,16,32,64,32,16,1] (paper: [1,32,64,128,64,32,1]) so that 800 steps fit the 204k-param MLP in CPU
@@ -165,9 +182,8 @@ PRESETS: dict[str, Preset] = {
                     rpg_steps=800,
                     pdiff={"enc_channels": [8, 16, 32, 64, 64, 64], "channels": [16, 32, 64, 32, 16], "ae_steps": 600},
                     # measured (reports/03): 1.8 s per p-diff step on the 204k-param MLP, ~35 min for its 2 x 600 steps, so p-diff stops at LeNet-5
-                    # IGPG at small: IGPGConfig defaults, NOT yet tuned -- benchmarks/igpg_reconstruction.py measures the
-                    # VQ-VAE far from the reconstruction targets at these sizes (see the README), so no report is claimed.
-                    pdiff_steps=600, pdiff_batch=16, pdiff_max_params=60_000, collection=SMALL_COLLECTION),
+                    pdiff_steps=600, pdiff_batch=16, pdiff_max_params=60_000, collection=SMALL_COLLECTION,
+                    igpg=SMALL_IGPG, igpg_steps=2000, igpg_batch=32, igpg_n=5, igpg_ablation=SMALL_IGPG_ABLATION),
     # CIFAR-10 binary release under $WORKBENCH_DATA/cifar10; RPG's CNN-s/CNN-m protocol (SGD 1e-2, 50 epochs, 50 ckpts).
     "paper": Preset(name="paper", dataset="cifar10", zoo_nets=("cnn_s", "cnn_m", "resnet"), epochs=50,
                     n_checkpoints=50, n_seeds=10, head_epochs=20,

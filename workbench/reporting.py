@@ -43,6 +43,8 @@ def environment() -> dict:
 
 
 def _fmt(v) -> str:
+    if v is None:                       # a value that does not exist (e.g. a target never reached): an empty cell
+        return ""
     if isinstance(v, float):
         return "nan" if math.isnan(v) else f"{v:.2f}" if abs(v) >= 0.01 or v == 0 else f"{v:.2e}"
     return str(v)

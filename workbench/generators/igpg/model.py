@@ -47,6 +47,7 @@ class IGPGConfig(Config):
     diversity_weight: float = 0.0   # batch-level codebook-usage term (see vqvae.py)
     vq_logits: str = "linear"       # "distance": code logits from distances to the codebook (see vqvae.py)
     vq_kernel: int = 3              # encoder/decoder convolution width (1: pointwise codes with downsample 1)
+    vq_restart: int = 0             # dead-code restart period in VQ-VAE steps (distance logits; see vqvae.py)
     context: int = 256              # codes per prior window
     n_embd: int = 128
     n_layer: int = 4
@@ -66,7 +67,8 @@ class IGPGConfig(Config):
         return VQConfig(chunk_size=self.chunk_size, downsample=self.downsample, codebook_size=self.codebook_size,
                         code_dim=self.code_dim, hidden=self.vq_hidden, loss=self.vq_loss, kl_weight=self.kl_weight,
                         anneal_steps=self.vq_steps, hard=self.vq_hard, diversity_weight=self.diversity_weight,
-                        logits=self.vq_logits, kernel=self.vq_kernel)
+                        logits=self.vq_logits, kernel=self.vq_kernel,
+                        restart_every=self.vq_restart)
 
     def prior(self) -> PriorConfig:
         return PriorConfig(vocab=self.codebook_size, data_dim=self.data_dim, arch_dim=self.arch_dim,
@@ -282,6 +284,20 @@ class IGPG(Generator):
     def generate(self, n: int, *, seed: int = 0, arch: str, dataset: str, **kw) -> torch.Tensor:
         """n parameter sets [n, D] for `arch` on `dataset` (seen or held out), in that pair's zoo layout."""
         return self.decode(arch, dataset, self.sample(n, seed=seed, arch=arch, dataset=dataset, **kw).cpu())
+
+    def generate_many(self, n: int, *, seed: int = 0, arch: str, datasets: list[str], temperature: float = 1.0,
+                      top_k: int | None = None, window: int | None = None, overlap: int | None = None) -> dict:
+        """{dataset: [n, D]} for `arch` on several datasets in one batched pass of the prior (one code sequence per row,
+        each row with its own dataset embedding). The datasets must give `arch` the same parameter layout."""
+        lids = {self.tokenizer_of(arch, d) for d in datasets}   # also checks every name
+        if len(lids) != 1:
+            raise ValueError(f"{arch!r} has different parameter layouts on {datasets} (e.g. heads of another class "
+                             f"count): generate them separately")
+        a = self._index("arch", arch)
+        d = torch.tensor([self._index("data", x) for x in datasets]).repeat_interleave(n)
+        codes = self.prior.generate(self.data_emb[d], self.arch_emb[a].expand(len(d), -1), self.num_codes(arch, datasets[0]),
+                                    seed=seed, window=window, overlap=overlap, temperature=temperature, top_k=top_k).cpu()
+        return {x: self.decode(arch, x, codes[i * n:(i + 1) * n]) for i, x in enumerate(datasets)}
 
 
 GENERATORS.register("igpg", IGPGConfig, help="IGPG: Gumbel VQ-VAE weight codes + GPT-2 prior over many architectures")(IGPG)

@@ -49,6 +49,8 @@ class VQConfig(Config):
     diversity_weight: float = 0.0         # > 0: penalise low entropy of the batch-averaged code distribution
     logits: Literal["linear", "distance"] = "linear"   # code logits: a linear map of the encoder features (IGPG),
                                           # or minus the squared distance of an encoder vector to each codebook entry
+    restart_every: int = 0                # > 0 (distance logits): every this many steps, codes unused since the last
+                                          # restart move onto encoder outputs of the batch; step 0 is a data init
 
     def validate(self):
         r = self.downsample
@@ -60,6 +62,9 @@ class VQConfig(Config):
         check(self.kernel >= 1 and self.kernel % 2 == 1, f"kernel must be odd, got {self.kernel}")
         check(0 < self.temp_end <= self.temp_start, "0 < temp_end <= temp_start required")
         check(self.anneal_steps >= 1, "anneal_steps >= 1 required")
+        check(self.restart_every >= 0, "restart_every >= 0 required")
+        check(not self.restart_every or self.logits == "distance",
+              "restart_every needs logits='distance' (a restarted code is a point in the encoder's space)")
 
     @property
     def codes_per_chunk(self) -> int:
@@ -98,25 +103,52 @@ class ChunkVQVAE(nn.Module):
             dec += [nn.ELU(), nn.ConvTranspose1d(h, h, 4, stride=2, padding=1)]
         dec += [nn.ELU(), nn.Conv1d(h, 1, k, padding=k // 2)]
         self.decoder = nn.Sequential(*dec)                                   # [B, e, S/r] -> [B, 1, S]
+        self.register_buffer("used", torch.zeros(c.codebook_size))         # picks per code since the last restart
 
-    def logits(self, chunks: torch.Tensor) -> torch.Tensor:
-        """[B, S] chunks (NaN padding read as 0) -> [B, K, S/r] code logits."""
+    def features(self, chunks: torch.Tensor) -> torch.Tensor:
+        """[B, S] chunks (NaN padding read as 0) -> [B, K or e, S/r] encoder output."""
         if chunks.dim() != 2 or chunks.shape[1] != self.config.chunk_size:
             raise ValueError(f"chunks must be [B, {self.config.chunk_size}], got {list(chunks.shape)}")
-        logits = self.encoder(chunks.nan_to_num()[:, None])
+        return self.encoder(chunks.nan_to_num()[:, None])
+
+    def logits(self, chunks: torch.Tensor, feats: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, S] chunks -> [B, K, S/r] code logits."""
+        logits = self.features(chunks) if feats is None else feats
         if self.config.logits == "distance":                                # (B, e, T) -> (B, K, T)
             e = self.codebook.weight                                         # (K, e)
             logits = (2 * torch.einsum("bet,ke->bkt", logits, e) - (logits ** 2).sum(1, keepdim=True)
                       - (e ** 2).sum(1)[None, :, None])
         return logits
 
+    @torch.no_grad()
+    def _restart(self, feats: torch.Tensor, chunks: torch.Tensor, step: int) -> None:
+        """Move every code unused since the last restart onto the encoder output of a random real (non-padding)
+        position of the batch (drawn from a generator seeded by the step, so a resumed run restarts the same codes)."""
+        dead = (self.used == 0).nonzero()[:, 0]
+        self.used.zero_()
+        if not len(dead):
+            return
+        r = self.config.downsample
+        real = ~torch.isnan(chunks).view(len(chunks), -1, r).all(2)          # (B, T) code positions with data
+        pool = feats.permute(0, 2, 1)[real]                                  # (M, e)
+        g = torch.Generator().manual_seed(step)
+        pick = torch.randint(len(pool), (len(dead),), generator=g)
+        self.codebook.weight[dead] = pool[pick].to(self.codebook.weight)
+
     def forward(self, batch: dict) -> torch.Tensor:
         x = batch["tokens"]                                                  # (B, S) normalised, NaN = padding
-        tau = temperature(self.config, int(batch.get("step", torch.tensor(self.config.anneal_steps))))
-        logits = self.logits(x)                                              # (B, K, T)
+        step = int(batch.get("step", torch.tensor(self.config.anneal_steps)))
+        tau = temperature(self.config, step)
+        feats = self.features(x)
+        every = self.config.restart_every
+        if every and self.training and step % every == 0 and step < self.config.anneal_steps:
+            self._restart(feats.detach(), x, step)
+        logits = self.logits(x, feats)                                       # (B, K, T)
         soft = F.gumbel_softmax(logits, tau=tau, hard=self.config.hard, dim=1)   # (B, K, T)
         z = torch.einsum("bkt,ke->bet", soft, self.codebook.weight)          # (B, e, T)
         rec = self.decoder(z)[:, 0]                                          # (B, S)
+        if every and self.training:
+            self.used += torch.bincount(logits.detach().argmax(1).flatten(), minlength=self.config.codebook_size)
         q = logits.softmax(1)
         kl = (q * torch.log(q * self.config.codebook_size + 1e-10)).sum(1).mean()
         loss = masked_recon(rec, x, self.config.loss) + self.config.kl_weight * kl
