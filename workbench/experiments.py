@@ -48,7 +48,8 @@ def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = Non
     t0 = time.perf_counter()
     hist = gen.fit(zoo, cfg, batch_size=batch, out=run / "train", progress=progress)
     seconds = round(time.perf_counter() - t0, 1)   # wall clock of this call (all stages; a resumed run: the rest)
-    info = {"seconds": seconds, "steps": cfg.steps, "final_loss": hist[-1]["loss"], "train_seconds": seconds}
+    info = {"seconds": seconds, "steps": cfg.steps, "final_loss": hist[-1]["loss"], "train_seconds": seconds,
+            "history": hist}                       # every stage's logged steps (a resumed run: from its checkpoints)
     if is_main():                                  # under torchrun every process trained the same model; one writes
         gen.save(final)
         atomic_write_text(run / "info.json", json.dumps(info))

@@ -57,6 +57,9 @@ class Preset(Config):
     igpg_batch: int = 32                             # prior windows per step
     igpg_n: int = 0                                  # generated models per pair in the IGPG notebooks (0: n_eval)
     igpg_ablation: dict = field(default_factory=dict)   # notebook 06: {"archs", "datasets", "variants": [overrides]}
+    neurogen: dict = field(default_factory=dict)     # NeuroGenConfig overrides
+    neurogen_steps: int = 600                        # stage-2 steps (stage 1's are neurogen["stage1_steps"])
+    neurogen_experiments: dict = field(default_factory=lambda: dict(NEUROGEN_EXPERIMENTS))   # notebook 07
 
     def validate(self):
         check(self.n_checkpoints >= 1 and self.n_seeds >= 2, "n_checkpoints >= 1 and n_seeds >= 2 are required")
@@ -76,10 +79,16 @@ class Preset(Config):
         return ZooRecipe(**kw)
 
     def zoo_dir(self, recipe: str = "last_epoch", net: str | None = None, data=None, **overrides) -> Path:
-        """$WORKBENCH_ZOOS/<preset>/<dataset>-<net>-<recipe>-seed<seed>; your own data adds its fingerprint."""
+        """$WORKBENCH_ZOOS/<preset>/<dataset>-<net>-<recipe>-seed<seed>; your own data adds its fingerprint, other
+        recipe overrides (net_kwargs, dataset_kwargs, ...) a short hash of them."""
+        import hashlib
+        import json
+
         r = self.zoo_recipe(recipe, net, **overrides)
         name = r.dataset if data is None else f"{data.name}-{data.fingerprint()[:8]}"
-        return zoos_dir() / self.name / f"{name}-{r.net}-{recipe}-seed{r.seed}"
+        extra = {k: v for k, v in overrides.items() if k not in ("seed", "dataset")}   # those are in the name already
+        tag = "-" + hashlib.sha1(json.dumps(extra, sort_keys=True, default=str).encode()).hexdigest()[:6] if extra else ""
+        return zoos_dir() / self.name / f"{name}-{r.net}-{recipe}-seed{r.seed}{tag}"
 
     def zoo(self, recipe: str = "last_epoch", net: str | None = None, *, data=None, **overrides):
         """Collect (or resume, or load) this preset's zoo for `recipe` under $WORKBENCH_ZOOS/<preset>/.
@@ -165,6 +174,15 @@ SMALL_IGPG_ABLATION = {"archs": ["cnn_s", "mlp_16"], "datasets": ["mnist5k", "mn
                        "steps": 600, "variants": [{"downsample": 4, "vq_kernel": 3}, {"downsample": 16, "vq_kernel": 3},
                                                   {"codebook_size": 256}, {"use_arch": False}]}
 
+# notebook 07: (net, dataset) pairs of Table 1 (the first is the ablation's and Fig. 3's), Fig. 2's alphas, Fig. 3's
+# data fractions and smaller CNN, the stage-2 accuracy logging period
+NEUROGEN_EXPERIMENTS = {"pairs": [["neurogen_cnn", "mnist5k"], ["lenet5", "mnist5k"], ["neurogen_cnn", "digits28"],
+                                  ["lenet5", "digits28"]],
+                        "alphas": [0.05, 0.2, 1.0], "fractions": [1.0, 0.1, 0.01], "small_channels": [16, 32],
+                        "eval_every": 50}
+SMOKE_NEUROGEN = {"stage1_steps": 10, "context_samples": 4, "task_batch": 32, "pool": 32, "image_size": 32,
+                  "proj_hidden": 32, "lora_r": 2}
+
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(name="smoke", dataset_kwargs={"max_train": 500, "max_test": 200}, zoo_nets=("cnn_s", "mlp"),
                     epochs=2, n_checkpoints=5, n_seeds=3, n_tasks=24, n_unseen=4, head_epochs=2, n_eval=4,
@@ -172,7 +190,9 @@ PRESETS: dict[str, Preset] = {
                     pdiff={"enc_channels": [4, 8], "channels": [8, 16, 8], "ae_steps": 20}, pdiff_steps=20, pdiff_batch=4,
                     ablation_steps=10, task_steps=20, task_batch=8, sampler_steps=(5, 60),
                     net_kwargs={"mlp": {"hidden": [8]}}, collection=SMOKE_COLLECTION, igpg=SMOKE_IGPG, igpg_steps=20,
-                    igpg_batch=8, igpg_ablation=SMOKE_IGPG_ABLATION),
+                    igpg_batch=8, igpg_ablation=SMOKE_IGPG_ABLATION, neurogen=SMOKE_NEUROGEN, neurogen_steps=10,
+                    neurogen_experiments={"pairs": [["neurogen_cnn", "mnist5k"]], "alphas": [0.2], "fractions": [1.0, 0.1],
+                                          "small_channels": [16, 32], "eval_every": 5}),
     # MLP 784-256-10: 203,530 params. p-diff: 6 stride-2 stages and a narrower latent U-Net keep its 204k-param run
     # within CPU minutes; its memory still grows with the flat length, which is what Figs. 7-8 compare.
     # RPG: U-Net [1,16,32,64,32,16,1] (paper: [1,32,64,128,64,32,1]) so that 800 steps fit the 204k-param MLP in CPU

@@ -131,10 +131,13 @@ def _load_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, device
 
 
 def fit(model: nn.Module, batches: Callable[[int], dict], cfg: TrainConfig = TrainConfig(), *,
-        out: str | Path | None = None, progress: bool = True, log_every: int = 25) -> list[dict]:
+        out: str | Path | None = None, progress: bool = True, log_every: int = 25,
+        monitor: Callable[[nn.Module], dict] | None = None, monitor_every: int = 0) -> list[dict]:
     """Train `model` (forward(batch) -> scalar loss) for cfg.steps AdamW steps; returns [{step, loss, seconds}].
 
     With `out`, the run checkpoints to out/train_state.safetensors and resumes from it when present.
+    With `monitor`, every `monitor_every` steps (and at the end) its dict (e.g. a test accuracy, measured in eval mode
+    without gradients) joins that step's history entry.
     """
     dev = resolve_device(cfg.device)
     rank, size = world()
@@ -180,9 +183,15 @@ def fit(model: nn.Module, batches: Callable[[int], dict], cfg: TrainConfig = Tra
             v = mean_loss.item()
             running = v if math.isnan(running) else 0.95 * running + 0.05 * v
             bar.update(1)
-            if (step + 1) % log_every == 0 or step + 1 == cfg.steps:
+            watch = monitor is not None and ((monitor_every and (step + 1) % monitor_every == 0) or step + 1 == cfg.steps)
+            if (step + 1) % log_every == 0 or step + 1 == cfg.steps or watch:
                 history.append({"step": step + 1, "loss": running, "seconds": time.perf_counter() - t0})
                 bar.set_postfix(loss=f"{running:.4f}")
+            if watch:
+                model.eval()
+                with torch.no_grad():
+                    history[-1].update(monitor(model))
+                model.train()
             if state is not None and rank == 0 and ((cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0) or step + 1 == cfg.steps):
                 _save_state(state, model, opt, step + 1, history, ema)
     if size > 1:
