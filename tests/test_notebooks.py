@@ -93,3 +93,20 @@ def test_06_igpg_transfer_rows_carry_the_issue_columns(tmp_path):
     assert [r["variant"] for r in t["ablation"]] == ["preset", "downsample=4", "use_arch=False"]
     for r in t["ablation"]:
         assert {"chunk_size", "codebook_size", "usage", "perplexity", "recon_loss_points", "generated_ratio_mean"} <= set(r)
+
+
+@pytest.mark.notebook
+def test_07_neurogen_rows_carry_the_issue_columns(tmp_path):
+    res = reproduce.run([io.ROOT / "notebooks" / "07_neurogen_main.ipynb"], "smoke", out_dir=tmp_path)
+    assert res == {"07_neurogen_main": "ok"}
+    t = json.loads((io.reports_dir() / "07_neurogen_main.json").read_text())["tables"]
+    assert [(r["net"], r["dataset"]) for r in t["table1"]] == [("neurogen_cnn", "mnist5k"), ("text_mlp", "rotten_tomatoes")]
+    for r in t["table1"]:
+        assert {"classical", "neurogen_mean", "max_iou", "dist_nearest", "paper_classical", "paper_neurogen"} <= set(r)
+        assert 0 <= r["neurogen_min"] <= r["neurogen_mean"] <= r["neurogen_best"] <= 100 and 0 <= r["max_iou"] <= 1
+    assert [r["variant"] for r in t["ablation"]] == ["stage 1+2", "stage 2 only"]
+    for r in t["ablation"]:
+        assert {"alpha", "final_accuracy", "steps_to_90pct"} <= set(r) and 0 <= r["final_accuracy"] <= 100
+    assert [r["data_fraction"] for r in t["generalisation"]] == [0.1]
+    assert {"classical", "neurogen"} <= set(t["generalisation"][0])
+    assert [r["instruction"] for r in t["instruction"]] == ["correct", "wrong dataset", "empty"]
