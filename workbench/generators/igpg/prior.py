@@ -124,8 +124,11 @@ class CodePrior(nn.Module):
         dev = next(self.parameters()).device
         g = torch.Generator(device="cpu").manual_seed(seed)
         prefix = self._prefix(data.to(dev), arch.to(dev))
+        from tqdm.auto import tqdm
+
         B = prefix.shape[0]
         out = torch.empty(B, 0, dtype=torch.long, device=dev)
+        bar = tqdm(total=length, desc=f"codes ({B} sequences)", leave=False, disable=None if length >= 4096 else True)
         while out.shape[1] < length:
             start = out.shape[1]
             if start == 0:
@@ -143,11 +146,13 @@ class CodePrior(nn.Module):
             for i in range(min(budget, length - start)):
                 nxt = _sample(logits, temperature, top_k, g).to(dev)                   # (B,)
                 out = torch.cat([out, nxt[:, None]], 1)
+                bar.update(1)
                 if out.shape[1] >= length or i + 1 == budget:
                     break
                 p = torch.full((B, 1), out.shape[1] - 1, dtype=torch.long, device=dev)
                 res = self.gpt(inputs_embeds=self._embed(nxt[:, None], p), use_cache=True, **{self._cache_arg: past})
                 past, logits = _cache_of(res), res.logits[:, -1]
+        bar.close()
         return out
 
 
