@@ -124,3 +124,16 @@ def test_text_path_reads_samples_as_backbone_tokens_over_minilm_embeddings():
     toks = gen._sample_tokens(ids.float())
     assert len(toks) == int((ids[:, :6] != 0).sum())                     # each sample's first 6 non-pad ids
     assert gen.generate(2, seed=0).shape == (2, zoo.num_params)
+
+
+def test_a_training_set_smaller_than_the_sample_pool_fills_it_by_repetition(ref):
+    from workbench.data import from_tensors
+    from workbench.zoo import Zoo
+
+    d = ref.dataset()
+    X, y = d.X_train[:60], torch.arange(60) % 10
+    tiny = from_tensors("tiny", X, y, test_fraction=0.5, standardize=False)       # 30 training examples
+    zoo = Zoo.from_state_dicts([ref.state_dict(0)], net=ref.net, net_kwargs=ref.net_kwargs, dataset=tiny)
+    gen = NeuroGen.from_zoo(zoo, NeuroGenConfig(**{**presets.get("smoke").neurogen, "stage1_steps": 0, "stats": "init"}))
+    gen.fit(zoo, TrainConfig(steps=1, device="cpu"), progress=False)          # pool of 32, 30 examples
+    assert len(tiny.y_train) == 30 and len(torch.unique(gen.pool, dim=0)) == 30

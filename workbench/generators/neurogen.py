@@ -338,7 +338,8 @@ class NeuroGen(Generator):
         data = zoo.dataset()
         feats = self.encode_samples(data.X_train, progress=progress)
         g = torch.Generator().manual_seed(cfg.seed)
-        self.pool.copy_(feats[torch.randperm(len(feats), generator=g)[: self.config.pool]])
+        order = torch.randperm(len(feats), generator=g)
+        self.pool.copy_(feats[order[torch.arange(self.config.pool) % len(order)]])   # fewer examples: each repeats
         hist = []
         if self.config.stage1_steps:
             self.stage = "align"
