@@ -137,3 +137,20 @@ def test_a_training_set_smaller_than_the_sample_pool_fills_it_by_repetition(ref)
     gen = NeuroGen.from_zoo(zoo, NeuroGenConfig(**{**presets.get("smoke").neurogen, "stage1_steps": 0, "stats": "init"}))
     gen.fit(zoo, TrainConfig(steps=1, device="cpu"), progress=False)          # pool of 32, 30 examples
     assert len(tiny.y_train) == 30 and len(torch.unique(gen.pool, dim=0)) == 30
+
+
+def test_neurogen_training_resumes_across_its_two_stages(ref, tmp_path):
+    """A run stopped after 5 stage-2 steps and started again with 10 ends where an uninterrupted 10-step run ends."""
+    cfg = TrainConfig(steps=10, lr=1e-3, device="cpu", checkpoint_every=5)
+    smoke = NeuroGenConfig(**{**presets.get("smoke").neurogen, "stage1_steps": 6})
+
+    def run(out, steps, seed=0):
+        g = NeuroGen.from_zoo(ref, smoke, seed=seed)
+        g.fit(ref, cfg.replace(steps=steps), out=out, progress=False)
+        return g
+
+    whole = run(tmp_path / "whole", 10)
+    run(tmp_path / "cut", 5)                                   # "killed" after stage 2's 5th step
+    resumed = run(tmp_path / "cut", 10, seed=1)                # another init: only the saved states can make it end equal
+    a, b = whole.state_dict(), resumed.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
