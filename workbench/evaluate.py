@@ -202,3 +202,144 @@ def zoo_rows(zoos: dict) -> list[dict]:
     return [{"zoo": name, "recipe": z.manifest.get("recipe", {}).get("recipe", "custom"), "net": z.net,
              "params": z.num_params, "checkpoints": len(z), **summary(z.accuracies),
              "collect_s": z.manifest.get("collect_seconds")} for name, z in zoos.items()]
+
+
+# ---- the memorisation audit (Zeng et al. 2025): is a method writing new networks, or returning its training set? --
+# Every set of models gets, per model: accuracy, max wrong-prediction IoU to the training checkpoints and the L2
+# distance to the nearest one (per-key std units). The verdict compares a method with the baselines at *matched
+# accuracy*: noise added to checkpoints at a sweep of sigmas traces how much novelty each point of accuracy costs; a
+# method is "more novel than noise" if its max IoU lies below that curve at its own accuracy, and "farther than
+# training" if its models sit farther from their nearest checkpoint than the checkpoints sit from each other.
+
+AUDIT_SIGMAS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+
+
+def key_scale(zoo) -> torch.Tensor:
+    """[D] per-coordinate scale: the std of each key's values averaged over the zoo (1 where a key is constant).
+    Distances in these units weigh every layer alike and never produce NaN (unlike a log-transformed BN variance)."""
+    from .layout import Normalizer
+
+    return Normalizer.fit(zoo.layout, zoo.flat).std[zoo.layout.key_index()]
+
+
+def retrieval(zoo, n: int, *, seed: int = 0) -> torch.Tensor:
+    """The copy machine: n training checkpoints drawn with replacement. Its max IoU is 1 and its distance 0 by
+    construction; a generator whose numbers sit next to this row is returning its training set."""
+    g = torch.Generator().manual_seed(seed)
+    return zoo.flat[torch.randint(len(zoo), (n,), generator=g)]
+
+
+def audit_sets(zoo, n: int, *, sigmas=AUDIT_SIGMAS, seed: int = 0) -> dict[str, tuple[str, torch.Tensor]]:
+    """The baseline sets of the audit: name -> (kind, [n, D]); kind "noise" for the sweep, "baseline" otherwise."""
+    from .experiments import random_init
+    from .generators import baselines as B
+    from .layout import Normalizer
+
+    norm = Normalizer.fit(zoo.layout, zoo.flat)
+    sets = {f"noise σ={s:g}": ("noise", B.noise(zoo, s, n, seed=seed, normalizer=norm)) for s in sigmas}
+    k = B.average_k(len(zoo))
+    sets[f"checkpoint average (k={k})"] = ("baseline", B.average(zoo, k, n=n, seed=seed))
+    sets["per-coordinate gaussian"] = ("baseline", B.gaussian(zoo, n, seed=seed))
+    sets["random init"] = ("baseline", random_init(zoo, n, seed=seed + 10_000))
+    sets["nearest-checkpoint retrieval"] = ("baseline", retrieval(zoo, n, seed=seed))
+    return sets
+
+
+def _interp_iou(acc_curve, iou_curve, at):
+    """The noise curve's max IoU at accuracy `at` (linear in accuracy between sweep points; clamped at its ends)."""
+    import numpy as np
+
+    order = np.argsort(acc_curve, kind="stable")
+    return float(np.interp(at, np.asarray(acc_curve)[order], np.asarray(iou_curve)[order]))
+
+
+def novelty_test(acc: torch.Tensor, iou: torch.Tensor, noise: list[tuple[torch.Tensor, torch.Tensor]], *,
+                 boot: int = 1000, seed: int = 0) -> dict:
+    """Max IoU of a set minus the noise curve's at the set's mean accuracy, with a 95 % bootstrap interval that
+    resamples the set's models and every noise level's models. more_novel: the whole interval is below 0."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    a, i = acc.double().numpy(), iou.double().numpy()
+    na = [(x.double().numpy(), y.double().numpy()) for x, y in noise]
+    point = i.mean() - _interp_iou([x.mean() for x, _ in na], [y.mean() for _, y in na], a.mean())
+    diffs = np.empty(boot)
+    for b in range(boot):
+        s = rng.integers(0, len(a), len(a))
+        curve_a, curve_i = [], []
+        for x, y in na:
+            t = rng.integers(0, len(x), len(x))
+            curve_a.append(x[t].mean())
+            curve_i.append(y[t].mean())
+        diffs[b] = i[s].mean() - _interp_iou(curve_a, curve_i, a[s].mean())
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return {"iou_margin": float(point), "iou_margin_lo": float(lo), "iou_margin_hi": float(hi), "more_novel": bool(hi < 0)}
+
+
+def farther_test(dist: torch.Tensor, train_dist: torch.Tensor) -> dict:
+    """One-sided Mann-Whitney U: are a set's nearest-checkpoint distances larger than the checkpoints' distances to
+    their nearest *other* checkpoint? farther: p < 0.05."""
+    from scipy.stats import mannwhitneyu
+
+    d, t = dist.double().numpy(), train_dist.double().numpy()
+    if len(t) < 2 or len(d) < 2:
+        return {"p_farther": float("nan"), "farther": False}
+    p = float(mannwhitneyu(d, t, alternative="greater").pvalue)
+    return {"p_farther": p, "farther": p < 0.05}
+
+
+def audit(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, n: int = 100, sigmas=AUDIT_SIGMAS,
+          seed: int = 0, boot: int = 1000, baselines: bool = True, progress: bool = False) -> tuple[list[dict], dict]:
+    """The memorisation audit of every set on one zoo: the originals, the baselines (noise sweep, checkpoint
+    average, per-coordinate Gaussian, random init, nearest-checkpoint retrieval; n models each) and each generated
+    set ([m, D], zoo layout). X, y: held-out data (y [n]).
+
+    Rows: method, kind (original / noise / baseline / generator), n, best/mean/median/min (%), ratio, best_ratio,
+    median_ratio, min_ratio (of the originals' mean), max_iou (mean over models of the highest wrong-prediction IoU
+    to a training checkpoint; originals: to another one), dist_nearest (median L2 to the nearest checkpoint, per-key
+    std units; originals: to another one), train_dist_nearest (the originals' median), noise_iou_at_accuracy,
+    iou_margin (+ 95 % interval), more_novel_than_noise, p_farther, farther_than_training.
+    `points` maps each set to its per-model accuracy (%), max IoU and nearest distance (the figures' clouds)."""
+    from tqdm.auto import tqdm
+
+    scale = key_scale(zoo).double()
+    z_orig = zoo.flat.double() / scale
+    sets = {"original": ("original", zoo.flat)}
+    if baselines:
+        sets.update(audit_sets(zoo, n, sigmas=sigmas, seed=seed))
+    sets.update({k: ("generator", v) for k, v in (generated or {}).items()})
+    if y.dim() != 1:
+        raise ValueError("audit needs one label vector y [n] shared by every model (a single-task zoo); for a task "
+                         "zoo, audit each task's models on its own labels")
+    wrong_o = wrong_masks(predict(zoo, zoo.flat, X), y)
+    points = {}
+    for name, (kind, params) in tqdm(sets.items(), desc="audit", disable=not progress):
+        params = _as_flat(zoo, params)
+        if kind == "original":
+            wrong = wrong_o
+            iou = max_iou(wrong, wrong_o, same_set=True) if len(zoo) > 1 else torch.full((1,), float("nan"))
+            dist = nearest_other(z_orig)
+        else:
+            wrong = wrong_masks(predict(zoo, params, X), y)
+            iou = max_iou(wrong, wrong_o)
+            dist = pairwise_distances(params.double() / scale, z_orig).min(1).values
+        points[name] = {"kind": kind, "acc": (~wrong).double().mean(1) * 100, "iou": iou.double(), "dist": dist}
+    orig = points["original"]
+    orig_mean = orig["acc"].mean().item()
+    noise = [(p["acc"], p["iou"]) for p in points.values() if p["kind"] == "noise"]
+    rows = []
+    for i, (name, p) in enumerate(points.items()):
+        s = summary(p["acc"] / 100)
+        row = {"method": name, "kind": p["kind"], "n": len(p["acc"]), **{k: s[k] for k in ("best", "mean", "median", "min")},
+               "ratio": s["mean"] / orig_mean, "best_ratio": s["best"] / orig_mean, "median_ratio": s["median"] / orig_mean,
+               "min_ratio": s["min"] / orig_mean, "max_iou": p["iou"].nanmean().item(),
+               "dist_nearest": p["dist"].nanmedian().item(), "train_dist_nearest": orig["dist"].nanmedian().item()}
+        if p["kind"] in ("baseline", "generator") and noise:
+            nt = novelty_test(p["acc"], p["iou"], noise, boot=boot, seed=seed + i)
+            ft = farther_test(p["dist"], orig["dist"])
+            row.update({"noise_iou_at_accuracy": row["max_iou"] - nt["iou_margin"], "iou_margin": nt["iou_margin"],
+                        "iou_margin_ci": f"[{nt['iou_margin_lo']:.3f}, {nt['iou_margin_hi']:.3f}]",
+                        "more_novel_than_noise": nt["more_novel"], "p_farther": ft["p_farther"],
+                        "farther_than_training": ft["farther"]})
+        rows.append(row)
+    return rows, points

@@ -47,6 +47,12 @@ class Generator(nn.Module):
         """{"steps": ..., "batch_size": ...} this method trains with under `preset`."""
         raise NotImplementedError(f"{cls.__name__} does not say how long it trains under a preset (preset_training)")
 
+    @classmethod
+    def applies_to(cls, zoo, preset) -> str | None:
+        """None if this method can be trained on `zoo` under `preset`, else the reason it cannot (a leaderboard
+        row says it instead of a number)."""
+        return None
+
     def with_steps(self, steps: int) -> "Generator":
         """This generator with every training stage `steps` long (cost measurement); one-stage methods: itself."""
         return self

@@ -211,6 +211,14 @@ class NeuroGen(Generator):
         return cls.from_zoo(zoo, NeuroGenConfig.from_dict({**preset.neurogen, **overrides}), seed=seed)
 
     @classmethod
+    def applies_to(cls, zoo, preset) -> str | None:
+        if hasattr(zoo, "members"):
+            return "trains on one zoo (a net and its dataset), not on a collection"
+        kind = zoo.dataset().kind
+        return None if kind in ("image", "text") else (f"its data samples enter the prompt through an image or text "
+                                                         f"encoder; this zoo's data is {kind}")
+
+    @classmethod
     def preset_training(cls, preset) -> dict:
         return {"steps": preset.neurogen_steps, "batch_size": 1}
 

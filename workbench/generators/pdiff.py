@@ -82,6 +82,13 @@ class PDiff(Generator):
         return cls.from_zoo(zoo, preset.pdiff_config(**overrides), seed=seed)
 
     @classmethod
+    def applies_to(cls, zoo, preset) -> str | None:
+        if zoo.num_params > preset.pdiff_max_params:
+            return (f"{zoo.num_params:,} parameters > preset.pdiff_max_params ({preset.pdiff_max_params:,}): its "
+                    f"autoencoder over the flat vector does not fit this preset's time (RPG Figs. 7-8)")
+        return None
+
+    @classmethod
     def preset_training(cls, preset) -> dict:
         return {"steps": preset.pdiff_steps, "batch_size": preset.pdiff_batch}
 

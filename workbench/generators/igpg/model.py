@@ -167,6 +167,11 @@ class IGPG(Generator):
         return cls.from_collection(col, IGPGConfig.from_dict({**preset.igpg, **overrides}), seed=seed)
 
     @classmethod
+    def applies_to(cls, zoo, preset) -> str | None:
+        return None if hasattr(zoo, "members") else ("trains on a collection of (architecture, dataset) zoos, not on "
+                                                     "one zoo (notebook 05)")
+
+    @classmethod
     def preset_training(cls, preset) -> dict:
         return {"steps": preset.igpg_steps, "batch_size": preset.igpg_batch}
 

@@ -1,0 +1,203 @@
+"""One bench for every method: train each registered generator on a zoo, generate, and audit it beside the
+baselines with the same evaluation (`evaluate.audit`). The leaderboard notebook runs it on the preset's zoos;
+`python -m workbench.bench --zoo PATH` runs it on anyone's zoo folder.
+
+    rows, points = leaderboard(zoo, preset)                   # every registered method that applies + baselines
+    report = bench(zoo, preset, methods=["rpg"])              # + reports/bench__<zoo>.{json,md} and figures
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from . import evaluate, experiments, plots
+from .generators import available_generators
+from .generators import method as method_class
+
+COLUMNS = ("zoo", "method", "kind", "n", "ratio", "best_ratio", "median_ratio", "min_ratio", "max_iou",
+           "dist_nearest", "train_dist_nearest", "noise_iou_at_accuracy", "iou_margin", "iou_margin_ci",
+           "more_novel_than_noise", "p_farther", "farther_than_training", "train_s", "generate_s", "peak_mb", "note")
+# the winner of each column: the best value among the generators' rows
+BEST = {"ratio": max, "min_ratio": max, "max_iou": min, "dist_nearest": max, "train_s": min, "generate_s": min,
+        "peak_mb": min}
+
+
+def run_method(name: str, zoo, preset, *, n: int, seed: int = 0, memory: bool = True, progress: bool = True,
+               **overrides) -> tuple[torch.Tensor | None, dict]:
+    """Train (or reload) `name` on `zoo` and generate n models. Returns (flat [n, D] or None, cost/note fields)."""
+    why = method_class(name).applies_to(zoo, preset)
+    if why:
+        return None, {"note": why}
+    gen, info = experiments.trained(name, zoo, preset, seed=seed, progress=progress, **overrides)
+    gen.eval()
+    flat, seconds = experiments.generate_timed(gen, n, seed=seed)
+    out = {"train_s": info.get("train_seconds", info["seconds"]), "generate_s": seconds / n, "peak_mb": None,
+           "note": "generator reloaded from its cache (train_s from the run that trained it)" if info["cached"] else ""}
+    if memory:   # a fresh process: the peak RSS of generating one net, loading excluded (experiments.measure)
+        out["peak_mb"] = experiments.sample_cost(info["path"], n=1, seed=seed)["extra_mb"]
+    return flat, out
+
+
+def leaderboard(zoo, preset, *, methods: list[str] | None = None, label: str | None = None, seed: int = 0,
+                n: int | None = None, memory: bool = True, progress: bool = True) -> tuple[list[dict], dict]:
+    """Leaderboard rows (COLUMNS) for one zoo: the originals, the audit's baselines and every method in `methods`
+    (default: every registered one); a method that does not apply gets a row with its reason in `note`."""
+    methods = list(methods or available_generators())
+    unknown = [m for m in methods if m not in available_generators()]
+    if unknown:
+        raise KeyError(f"unknown methods {unknown}; registered: {', '.join(available_generators())}")
+    if not torch.isfinite(zoo.flat).all():
+        raise ValueError(f"zoo {zoo.path}: its checkpoints contain NaN/inf; remove them before benching")
+    n = n or preset.audit_n
+    label = label or zoo.label
+    data = zoo.dataset()
+    generated, extra = {}, {}
+    for m in methods:
+        flat, info = run_method(m, zoo, preset, n=n, seed=seed, memory=memory, progress=progress)
+        extra[m] = info
+        if flat is not None:
+            generated[m] = flat
+    rows, points = evaluate.audit(zoo, data.X_test, data.y_test, generated, n=n, sigmas=preset.audit_sigmas,
+                                  seed=seed, progress=progress)
+    out = []
+    for r in rows:
+        out.append({c: ({"zoo": label, **r, **extra.get(r["method"], {})}).get(c) for c in COLUMNS})
+    for m in methods:
+        if m not in generated:
+            out.append({c: {"zoo": label, "method": m, "kind": "generator", **extra[m]}.get(c) for c in COLUMNS})
+    return out, points
+
+
+def winners(rows: list[dict]) -> list[dict]:
+    """The generator that wins each column (ties: every one of them), or a note that no generator ran."""
+    gens = [r for r in rows if r["kind"] == "generator" and r.get("n")]
+    out = []
+    for col, pick in BEST.items():
+        vals = [r[col] for r in gens if r.get(col) is not None]
+        if not vals:
+            continue
+        best = pick(vals)
+        out.append({"zoo": rows[0]["zoo"], "column": col, "winner": ", ".join(r["method"] for r in gens if r.get(col) == best),
+                    "value": best})
+    return out
+
+
+def verdict_line(row: dict) -> str:
+    """One sentence a reader can quote: does this method write new networks?"""
+    if not row.get("n"):
+        return f"{row['method']}: not run ({row.get('note')})"
+    novel = "more novel than noise of equal accuracy" if row["more_novel_than_noise"] else \
+        "not more novel than noise of equal accuracy"
+    far = "farther from its nearest training checkpoint than the checkpoints are from each other" \
+        if row["farther_than_training"] else "not farther from the training checkpoints than they are from each other"
+    return (f"{row['method']}: {row['ratio']:.3f} of the originals' accuracy, {novel} (max IoU {row['max_iou']:.3f} vs "
+            f"{row['noise_iou_at_accuracy']:.3f}, margin 95 % interval {row['iou_margin_ci']}), {far} (median "
+            f"{row['dist_nearest']:.3g} vs {row['train_dist_nearest']:.3g}, p = {row['p_farther']:.2g})")
+
+
+def scatter_figure(points: dict, title: str = ""):
+    """Accuracy vs max IoU: the noise sweep as grey clouds (and its mean curve), every other set as its models."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plots._fig(6.0, 4.4)
+    noise = [(n, p) for n, p in points.items() if p["kind"] == "noise"]
+    cmap = plt.get_cmap("Greys")
+    for i, (name, p) in enumerate(noise):
+        ax.scatter(p["iou"], p["acc"], s=8, color=cmap(0.3 + 0.6 * i / max(1, len(noise) - 1)), alpha=0.5,
+                   label=name if i in (0, len(noise) - 1) else None)
+    curve = sorted((p["iou"].mean().item(), p["acc"].mean().item()) for _, p in noise)
+    if curve:
+        ax.plot(*np.array(curve).T, color="k", lw=1, label="noise sweep (means)")
+    markers = iter(["o", "^", "s", "D", "v", "P", "X", "*", "<", ">"])
+    for name, p in points.items():
+        if p["kind"] == "noise":
+            continue
+        ax.scatter(p["iou"], p["acc"], s=22 if p["kind"] == "generator" else 12, marker=next(markers, "o"),
+                   label=name, alpha=0.85, edgecolors="k" if p["kind"] == "generator" else "none", linewidths=0.4)
+    ax.set(xlabel="max wrong-prediction IoU to a training checkpoint", ylabel="accuracy (%)", title=title)
+    ax.legend(frameon=False, fontsize=7, loc="lower right")
+    return fig
+
+
+def distance_figure(by_zoo: dict):
+    """Nearest-checkpoint distance histograms, one panel per zoo: each method's models vs training-to-training."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    k = len(by_zoo)
+    with plt.rc_context(plots.STYLE):
+        fig, axes = plt.subplots(1, k, figsize=(4.2 * k, 3.4), squeeze=False)
+    for ax, (zoo, points) in zip(axes[0], by_zoo.items()):
+        sets = {"training ↔ training": points["original"]["dist"]}
+        sets.update({n: p["dist"] for n, p in points.items() if p["kind"] == "generator"})
+        vals = np.concatenate([v.numpy() for v in sets.values()])
+        vals = vals[np.isfinite(vals) & (vals > 0)]
+        bins = np.geomspace(vals.min(), vals.max() * 1.01, 30) if len(vals) and vals.max() > vals.min() else 20
+        for name, v in sets.items():
+            v = v.numpy()
+            ax.hist(v[np.isfinite(v) & (v > 0)], bins=bins, alpha=0.55, label=name)
+        if isinstance(bins, np.ndarray):
+            ax.set_xscale("log")
+        ax.set(title=zoo, xlabel="L2 to nearest training checkpoint (per-key std units)", ylabel="models")
+        ax.legend(frameon=False, fontsize=7)
+    return fig
+
+
+def bench(zoo, preset, *, methods=None, name: str | None = None, seed: int = 0, n: int | None = None,
+          memory: bool = True, progress: bool = True):
+    """The leaderboard of one zoo written as reports/bench__<name>.{json,md} + figures; returns the Report."""
+    from .reporting import Report
+
+    name = name or (zoo.path.name if zoo.path is not None else zoo.label)
+    report = Report(f"bench__{name}", preset, config={"zoo": str(zoo.path), "fingerprint": zoo.fingerprint(),
+                                                      "methods": methods, "seed": seed})
+    rows, points = leaderboard(zoo, preset, methods=methods, label=name, seed=seed, n=n, memory=memory,
+                               progress=progress)
+    report.table("leaderboard", rows, note="ratio: mean accuracy / the originals' mean; max_iou and dist_nearest: "
+                 "to the nearest training checkpoint (originals: to another one); noise_iou_at_accuracy: the noise "
+                 "sweep's max IoU at the method's accuracy; more_novel_than_noise: the 95 % bootstrap interval of "
+                 "iou_margin is below 0; farther_than_training: one-sided Mann-Whitney p < 0.05.")
+    report.table("winners", winners(rows))
+    report.table("verdicts", [{"method": r["method"], "verdict": verdict_line(r)} for r in rows
+                              if r["kind"] in ("generator", "baseline")])
+    report.figure(scatter_figure(points, name), "accuracy_vs_iou")
+    report.figure(distance_figure({name: points}), "nearest_distance")
+    plots.close("all")
+    report.write()
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    from . import presets
+    from .zoo import Zoo
+
+    ap = argparse.ArgumentParser(prog="python -m workbench.bench",
+                                 description="Leaderboard and memorisation audit of every method on one zoo folder")
+    ap.add_argument("--zoo", required=True, help="a zoo folder (manifest.json + params.safetensors), e.g. from "
+                    "Zoo.from_state_dicts(...).save(PATH) or collect(...)")
+    ap.add_argument("--methods", default="", help="comma-separated registered methods (default: all of them)")
+    ap.add_argument("--preset", default="small", help="smoke | small | paper (generator sizes and training steps)")
+    ap.add_argument("--n", type=int, default=None, help="models per set (default: the preset's audit_n)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--name", default=None, help="report name (default: the zoo's label)")
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement (a process per method)")
+    a = ap.parse_args(argv)
+    if not (Path(a.zoo) / "manifest.json").exists():
+        ap.error(f"--zoo {a.zoo}: no manifest.json there; make a zoo with Zoo.from_state_dicts(...).save(PATH) or "
+                 f"workbench.zoo.collect(...)")
+    zoo = Zoo.load(a.zoo)
+    methods = [m.strip() for m in a.methods.split(",") if m.strip()] or None
+    report = bench(zoo, presets.get(a.preset), methods=methods, name=a.name, seed=a.seed, n=a.n,
+                   memory=not a.no_memory)
+    for r in report.tables["verdicts"]:
+        print(r["verdict"])
+    from . import io
+    print(f"wrote {io.reports_dir() / (report.notebook + '.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
