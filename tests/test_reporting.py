@@ -66,3 +66,26 @@ def test_reproduce_reports_failures_by_name_and_keeps_good_reports(tmp_path, mon
     assert (tmp_path / "exec" / "a_ok.ipynb").exists()
     with pytest.raises(KeyError, match="unknown preset"):
         reproduce.run([], "huge")
+
+
+def test_cache_keys_follow_the_code(tmp_path):
+    """A zoo folder's name carries a hash of the code that trains zoos: an edit there gives a new folder."""
+    from workbench import io, presets
+
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "zoo.py").write_text("A = 1\n")
+    (tmp_path / "nets" / "a.py").write_text("B = 2\n")
+    before = io.code_key(("zoo.py", "nets"), pkg=tmp_path)
+    assert io.code_key(("zoo.py", "nets"), pkg=tmp_path) == before
+    (tmp_path / "nets" / "a.py").write_text("B = 3\n")
+    assert io.code_key(("zoo.py", "nets"), pkg=tmp_path) != before
+    assert presets.get("smoke").zoo_dir().name.endswith(f"-code{io.code_key()}")
+
+
+def test_reports_record_the_cpu_and_its_instruction_set():
+    import torch
+
+    from workbench.reporting import environment
+
+    env = environment()
+    assert env["cpu"] and env["cpu_isa"] == torch.backends.cpu.get_cpu_capability()

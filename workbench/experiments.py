@@ -16,7 +16,7 @@ import torch
 from . import evaluate
 from .generators import Generator, load
 from .generators import method as method_class
-from .io import atomic_write_text, zoos_dir
+from .io import GENERATOR_CODE, atomic_write_text, code_key, zoos_dir
 from .train import is_main
 
 def _batch(method_name: str, preset) -> int:
@@ -38,8 +38,8 @@ def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = Non
     gen = _build(method, zoo, preset, overrides, seed)      # initial weights from `seed`, batches and noise from cfg.seed
     cfg = preset.train_config(method, seed=seed, **{"checkpoint_every": 100, **(train or {})})   # train: TrainConfig overrides, e.g. {"steps": 300}
     batch = batch_size or _batch(method, preset)
-    key = json.dumps({"gen": gen.config.to_dict(), "train": cfg.to_dict(), "zoo": zoo.fingerprint(), "batch": batch},
-                     sort_keys=True)
+    key = json.dumps({"gen": gen.config.to_dict(), "train": cfg.to_dict(), "zoo": zoo.fingerprint(), "batch": batch,
+                      "code": code_key(GENERATOR_CODE)}, sort_keys=True)   # changed generator code trains afresh
     run = zoos_dir() / preset.name / "generators" / f"{zoo.label}-{method}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     final = run / "final"
     if (run / "info.json").exists():               # written last: a run killed while saving resumes at its end and saves again

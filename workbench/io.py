@@ -42,6 +42,26 @@ def data_dir() -> Path:
     return _env_dir("WORKBENCH_DATA", "data")
 
 
+# the source that decides what a cached result holds: a zoo's checkpoints, a trained generator's weights
+ZOO_CODE = ("zoo.py", "fit.py", "layout.py", "nets", "data")
+GENERATOR_CODE = ("generators", "tokenizers", "train.py", "encoders.py", "collection.py")
+
+
+def code_key(parts=ZOO_CODE, pkg: Path | None = None) -> str:
+    """A short hash of the package's source files under `parts` (paths inside workbench/). Cache folders carry it,
+    so a rerun after a change to that code collects or trains afresh instead of reusing results of older code."""
+    import hashlib
+
+    pkg = Path(pkg or ROOT / "workbench")
+    h = hashlib.sha1()
+    for part in parts:
+        p = pkg / part
+        for f in sorted(p.rglob("*.py")) if p.is_dir() else [p]:
+            h.update(str(f.relative_to(pkg)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:6]
+
+
 def atomic_write(path: Path, write) -> None:
     """Call write(tmp_path), fsync, then rename onto `path`: readers see the old file or the new one, never half."""
     path = Path(path)

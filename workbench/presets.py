@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Config, check
-from .io import zoos_dir
+from .io import ZOO_CODE, code_key, zoos_dir
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,9 @@ class Preset(Config):
         return ZooRecipe(**kw)
 
     def zoo_dir(self, recipe: str = "last_epoch", net: str | None = None, data=None, **overrides) -> Path:
-        """$WORKBENCH_ZOOS/<preset>/<dataset>-<net>-<recipe>-seed<seed>; your own data adds its fingerprint, other
-        recipe overrides (net_kwargs, dataset_kwargs, ...) a short hash of them."""
+        """$WORKBENCH_ZOOS/<preset>/<dataset>-<net>-<recipe>-seed<seed>[-tag]-code<key>; your own data adds its
+        fingerprint, other recipe overrides (net_kwargs, dataset_kwargs, ...) a short hash of them (tag), and the key
+        hashes the code that trains zoos (io.code_key), so changed code collects afresh."""
         import hashlib
         import json
 
@@ -90,7 +91,7 @@ class Preset(Config):
         name = r.dataset if data is None else f"{data.name}-{data.fingerprint()[:8]}"
         extra = {k: v for k, v in overrides.items() if k not in ("seed", "dataset")}   # those are in the name already
         tag = "-" + hashlib.sha1(json.dumps(extra, sort_keys=True, default=str).encode()).hexdigest()[:6] if extra else ""
-        return zoos_dir() / self.name / f"{name}-{r.net}-{recipe}-seed{r.seed}{tag}"
+        return zoos_dir() / self.name / f"{name}-{r.net}-{recipe}-seed{r.seed}{tag}-code{code_key()}"
 
     def zoo(self, recipe: str = "last_epoch", net: str | None = None, *, data=None, **overrides):
         """Collect (or resume, or load) this preset's zoo for `recipe` under $WORKBENCH_ZOOS/<preset>/.
@@ -112,7 +113,7 @@ class Preset(Config):
         import hashlib
 
         key = hashlib.sha1(self.collection_spec(**overrides).to_json().encode()).hexdigest()[:8]
-        return zoos_dir() / self.name / f"collection-{key}"
+        return zoos_dir() / self.name / f"collection-{key}-code{code_key(ZOO_CODE + ('collection.py', 'encoders.py'))}"
 
     def load_collection(self, *, progress: bool = True, **overrides):
         """Collect (or resume, or load) this preset's collection under $WORKBENCH_ZOOS/<preset>/."""

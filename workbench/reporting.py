@@ -32,7 +32,10 @@ def environment() -> dict:
             pass
     env = {"python": platform.python_version(), "platform": platform.platform(), "packages": versions,
            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)",
-           "torch_threads": torch.get_num_threads()}
+           "torch_threads": torch.get_num_threads(), "cpu": _cpu_model(),
+           # the instruction set torch dispatches its CPU kernels to: floats can differ in the last bits across
+           # AVX2 / AVX512 machines, and SGD amplifies that (zoo accuracies move by up to ~1 point across CPUs)
+           "cpu_isa": torch.backends.cpu.get_cpu_capability()}
     try:
         git = lambda *a: subprocess.run(["git", *a], cwd=io.ROOT, capture_output=True, text=True, timeout=10).stdout.strip()  # noqa: E731
         env["git_commit"] = git("rev-parse", "HEAD") or None
@@ -40,6 +43,16 @@ def environment() -> dict:
     except (OSError, subprocess.SubprocessError):
         env["git_commit"] = None
     return env
+
+
+def _cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _fmt(v) -> str:
@@ -98,7 +111,8 @@ class Report:
         jpath, mpath = out / f"{self.notebook}.json", out / f"{self.notebook}.md"
         env = d["environment"]
         md = [f"# {self.notebook} (preset `{d['preset']}`)\n",
-              f"{d['seconds']} s on {env['device']}; torch {env['packages'].get('torch')}; "
+              f"{d['seconds']} s on {env['device']}, {env.get('cpu')} ({env.get('cpu_isa')}); "
+              f"torch {env['packages'].get('torch')}; "
               f"commit {str(env.get('git_commit'))[:10]}{' (dirty)' if env.get('git_dirty') else ''}.\n"]
         for name, rows in self.tables.items():
             md.append(f"## {name}\n")
