@@ -110,3 +110,32 @@ def test_07_neurogen_rows_carry_the_issue_columns(tmp_path):
     assert [r["data_fraction"] for r in t["generalisation"]] == [0.1]
     assert {"classical", "neurogen"} <= set(t["generalisation"][0])
     assert [r["instruction"] for r in t["instruction"]] == ["correct", "wrong dataset", "empty"]
+
+
+@pytest.mark.notebook
+def test_08_leaderboard_rows_carry_the_issue_columns(tmp_path):
+    from workbench import bench, presets
+
+    res = reproduce.run([io.ROOT / "notebooks" / "08_leaderboard.ipynb"], "smoke", out_dir=tmp_path)
+    assert res == {"08_leaderboard": "ok"}
+    t = json.loads((io.reports_dir() / "08_leaderboard.json").read_text())["tables"]
+    rows = t["leaderboard"]
+    assert all(set(r) == set(bench.COLUMNS) for r in rows)
+    zoos = {r["zoo"] for r in rows}
+    assert zoos == {"cnn_s last_epoch", "cnn_s seeds", "cnn_s tasks (unseen codes)"}
+    for z in zoos - {"cnn_s tasks (unseen codes)"}:
+        by = {r["method"]: r for r in rows if r["zoo"] == z}
+        assert {"original", "nearest-checkpoint retrieval", "random init", "per-coordinate gaussian", "rpg", "pdiff",
+                "neurogen", "igpg"} <= set(by)
+        assert by["nearest-checkpoint retrieval"]["dist_nearest"] == 0
+        assert by["nearest-checkpoint retrieval"]["more_novel_than_noise"] is False
+        assert "collection" in by["igpg"]["note"]
+        for m in ("rpg", "pdiff", "neurogen"):
+            r = by[m]
+            assert r["n"] == presets.get("smoke").audit_n and r["train_s"] > 0 and r["generate_s"] > 0
+            assert r["peak_mb"] is not None and isinstance(r["more_novel_than_noise"], bool)
+    task = {r["method"]: r for r in rows if r["zoo"] == "cnn_s tasks (unseen codes)"}
+    assert {"original", "rpg", "nearest seen task (retrieval)", "majority class"} <= set(task)
+    assert task["original"]["ratio"] == 1
+    assert {"zoo", "column", "winner", "value"} == set(t["winners"][0])
+    assert {r["writes_new_networks"] for r in t["summary"]} <= {"yes", "no", ""}

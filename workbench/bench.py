@@ -70,6 +70,74 @@ def leaderboard(zoo, preset, *, methods: list[str] | None = None, label: str | N
     return out, points
 
 
+def task_leaderboard(task_zoo, preset, *, seed: int = 0, n: int | None = None, label: str | None = None,
+                     progress: bool = True) -> tuple[list[dict], dict]:
+    """Rows (COLUMNS) for a binary-task zoo: RPG conditioned on task codes, trained on the seen codes, generating
+    heads for the *unseen* codes, against (a) the unseen task's own held-out checkpoint (ratio = accuracy / its
+    accuracy), (b) retrieval of the seen checkpoint whose code is nearest in Hamming distance (the copy machine) and
+    (c) the majority class. Novelty: each model's distance to its nearest seen checkpoint against the seen
+    checkpoints' distances to each other, and its max wrong-prediction IoU to the seen checkpoints on the unseen
+    task's labels. No noise sweep: an unseen task has no training checkpoint to perturb."""
+    from .data.tasks import binary_labels, majority_baseline
+
+    label = label or f"{task_zoo.label} (unseen codes)"
+    gen, info, seen_idx, unseen_idx = experiments.task_generator(task_zoo, preset, seed=seed, progress=progress)
+    n_per = max(1, (n or preset.audit_n) // max(1, len(unseen_idx)))
+    data = task_zoo.dataset()
+    X, y = data.X_test, data.y_test
+    seen = task_zoo.flat[seen_idx]
+    scale = evaluate.key_scale(task_zoo.subset(seen_idx)).double()
+    z_seen = seen.double() / scale
+    pred_seen = evaluate.predict(task_zoo, seen, X)                      # [S, n] 0/1 predictions of the seen heads
+    codes = task_zoo.codes
+    sets = {"original": [], "rpg": [], "nearest seen task (retrieval)": []}
+    acc = {k: [] for k in sets}
+    iou = {k: [] for k in sets}
+    dist = {k: [] for k in sets}
+    gen_seconds = 0.0
+    for i in unseen_idx.tolist():
+        labels = binary_labels(y, codes[i])
+        wrong_seen = pred_seen != labels
+        near = (codes[seen_idx] != codes[i]).sum(1).argmin()
+        flat, sec = experiments.generate_timed(gen, n_per, seed=seed * 100_003 + i, codes=codes[i])
+        gen_seconds += sec
+        for name, params in (("original", task_zoo.flat[i: i + 1]), ("rpg", flat),
+                             ("nearest seen task (retrieval)", seen[near: near + 1])):
+            wrong = evaluate.wrong_masks(evaluate.predict(task_zoo, params, X), labels)
+            acc[name].append((~wrong).double().mean(1) * 100)
+            iou[name].append(evaluate.max_iou(wrong, wrong_seen))
+            dist[name].append(evaluate.pairwise_distances(params.double() / scale, z_seen).min(1).values)
+    acc, iou, dist = ({k: torch.cat(v) for k, v in d.items()} for d in (acc, iou, dist))
+    orig_acc = acc["original"]
+    train_dist = evaluate.nearest_other(z_seen)
+    majority = torch.tensor([majority_baseline(y, codes[i]) * 100 for i in unseen_idx.tolist()], dtype=torch.float64)
+    rows, points = [], {}
+    per = {"original": 1, "rpg": n_per, "nearest seen task (retrieval)": 1}
+    for name in ("original", "nearest seen task (retrieval)", "rpg"):
+        base = orig_acc.repeat_interleave(per[name])
+        r = acc[name] / base
+        kind = "original" if name == "original" else "generator" if name == "rpg" else "baseline"
+        ft = evaluate.farther_test(dist[name], train_dist)
+        row = {"zoo": label, "method": name, "kind": kind, "n": len(r), "ratio": r.mean().item(),
+               "best_ratio": r.max().item(), "median_ratio": r.median().item(), "min_ratio": r.min().item(),
+               "max_iou": iou[name].mean().item(), "dist_nearest": dist[name].median().item(),
+               "train_dist_nearest": train_dist.median().item(), "p_farther": ft["p_farther"],
+               "farther_than_training": ft["farther"],
+               "note": "held-out checkpoint of each unseen task (distance: to the nearest seen one)"
+               if name == "original" else ""}
+        if name == "rpg":
+            row.update({"train_s": info.get("train_seconds", info["seconds"]), "generate_s": gen_seconds / len(r),
+                        "note": "conditioned on the unseen task's code; no noise sweep (no training checkpoint of an "
+                                "unseen task to perturb)"})
+        rows.append({c: row.get(c) for c in COLUMNS})
+        points[name] = {"kind": kind, "acc": acc[name], "iou": iou[name], "dist": dist[name]}
+    points["training ↔ training"] = {"kind": "train", "dist": train_dist}
+    rows.append({c: {"zoo": label, "method": "majority class", "kind": "baseline", "n": len(majority),
+                     "ratio": (majority / orig_acc).mean().item(), "min_ratio": (majority / orig_acc).min().item(),
+                     "note": "always the more frequent label"}.get(c) for c in COLUMNS})
+    return rows, points
+
+
 def winners(rows: list[dict]) -> list[dict]:
     """The generator that wins each column (ties: every one of them), or a note that no generator ran."""
     gens = [r for r in rows if r["kind"] == "generator" and r.get("n")]
@@ -113,7 +181,7 @@ def scatter_figure(points: dict, title: str = ""):
         ax.plot(*np.array(curve).T, color="k", lw=1, label="noise sweep (means)")
     markers = iter(["o", "^", "s", "D", "v", "P", "X", "*", "<", ">"])
     for name, p in points.items():
-        if p["kind"] == "noise":
+        if p["kind"] in ("noise", "train"):
             continue
         ax.scatter(p["iou"], p["acc"], s=22 if p["kind"] == "generator" else 12, marker=next(markers, "o"),
                    label=name, alpha=0.85, edgecolors="k" if p["kind"] == "generator" else "none", linewidths=0.4)
@@ -131,7 +199,8 @@ def distance_figure(by_zoo: dict):
     with plt.rc_context(plots.STYLE):
         fig, axes = plt.subplots(1, k, figsize=(4.2 * k, 3.4), squeeze=False)
     for ax, (zoo, points) in zip(axes[0], by_zoo.items()):
-        sets = {"training ↔ training": points["original"]["dist"]}
+        ref = next((p for p in points.values() if p["kind"] == "train"), points["original"])
+        sets = {"training ↔ training": ref["dist"]}
         sets.update({n: p["dist"] for n, p in points.items() if p["kind"] == "generator"})
         vals = np.concatenate([v.numpy() for v in sets.values()])
         vals = vals[np.isfinite(vals) & (vals > 0)]

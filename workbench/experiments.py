@@ -56,6 +56,18 @@ def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = Non
     return gen, {**info, "cached": False, "path": str(final)}
 
 
+def task_generator(task_zoo, preset, *, seed: int = 0, progress: bool = True) -> tuple[Generator, dict, torch.Tensor,
+                                                                                torch.Tensor]:
+    """RPG conditioned on task codes, trained on the seen codes of a task zoo only (notebook 04's generator).
+    Returns (generator, info, seen indices, unseen indices)."""
+    unseen = torch.tensor([c["unseen"] for c in task_zoo.manifest["checkpoints"]])
+    seen_idx, unseen_idx = (~unseen).nonzero().flatten(), unseen.nonzero().flatten()
+    gen, info = trained("rpg", task_zoo.subset(seen_idx), preset, seed=seed, batch_size=preset.task_batch,
+                        train={"steps": preset.task_steps}, permutation_state=False, condition="head",
+                        progress=progress)
+    return gen, info, seen_idx, unseen_idx
+
+
 def generate_timed(gen: Generator, n: int, *, seed: int = 0, **kw) -> tuple[torch.Tensor, float]:
     t0 = time.perf_counter()
     flat = gen.generate(n, seed=seed, **kw)
