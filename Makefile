@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 RUN    := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg
 
-.PHONY: env test reproduce lab clean
+.PHONY: env test reproduce lab ui-test clean
 
 env: $(STAMP)
 
@@ -27,6 +27,13 @@ test: env
 
 reproduce: env
 	$(RUN) $(PY) -m workbench.reproduce --preset small
+
+# the demo in a real browser: Debian's chromium driven by Playwright for Python (no browser download)
+ui-test: env
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; } || \
+	  { echo "make ui-test: install Debian's chromium (sudo apt-get install chromium) or set CHROMIUM=/path/to/chrome"; exit 1; }
+	$(PY) -m pip install --progress-bar off -q 'playwright>=1.40'
+	$(RUN) $(PY) -m pytest -q -s uitests
 
 lab: env
 	$(VENV)/bin/jupyter lab notebooks

@@ -78,3 +78,11 @@ def test_readme_bench_snippet_runs(tmp_path, monkeypatch):
     assert "collection" in rows["igpg"]["note"] and rows["igpg"]["n"] is None
     assert "tabular" in rows["neurogen"]["note"]
     assert (io.figures_dir() / "bench__wine_zoo__accuracy_vs_iou.png").exists()
+
+
+def test_classify_needs_accuracy_before_novelty():
+    row = {"n": 10, "ratio": 0.99, "more_novel_than_noise": True, "farther_than_training": True}
+    assert bench.classify(row) == "new networks"
+    assert bench.classify({**row, "farther_than_training": False}) == "near-copies"
+    assert bench.classify({**row, "ratio": 0.5}) == "inaccurate"          # random init is novel too
+    assert bench.classify({"n": None}) == "not run"

@@ -138,4 +138,6 @@ def test_08_leaderboard_rows_carry_the_issue_columns(tmp_path):
     assert {"original", "rpg", "nearest seen task (retrieval)", "majority class"} <= set(task)
     assert task["original"]["ratio"] == 1
     assert {"zoo", "column", "winner", "value"} == set(t["winners"][0])
-    assert {r["writes_new_networks"] for r in t["summary"]} <= {"yes", "no", ""}
+    assert {r["verdict"] for r in t["summary"]} <= {"new networks", "near-copies", "inaccurate", "not run", "not tested",
+                                                  "farther than training (no noise test)"}
+    assert next(r for r in t["summary"] if r["method"] == "nearest-checkpoint retrieval")["verdict"] != "new networks"

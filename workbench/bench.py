@@ -17,7 +17,7 @@ from .generators import available_generators
 from .generators import method as method_class
 
 COLUMNS = ("zoo", "method", "kind", "n", "ratio", "best_ratio", "median_ratio", "min_ratio", "max_iou",
-           "dist_nearest", "train_dist_nearest", "noise_iou_at_accuracy", "iou_margin", "iou_margin_ci",
+           "dist_nearest", "train_dist_nearest", "dist_within", "noise_iou_at_accuracy", "iou_margin", "iou_margin_ci",
            "more_novel_than_noise", "p_farther", "farther_than_training", "train_s", "generate_s", "peak_mb", "note")
 # the winner of each column: the best value among the generators' rows
 BEST = {"ratio": max, "min_ratio": max, "max_iou": min, "dist_nearest": max, "train_s": min, "generate_s": min,
@@ -136,6 +136,20 @@ def task_leaderboard(task_zoo, preset, *, seed: int = 0, n: int | None = None, l
                      "ratio": (majority / orig_acc).mean().item(), "min_ratio": (majority / orig_acc).min().item(),
                      "note": "always the more frequent label"}.get(c) for c in COLUMNS})
     return rows, points
+
+
+ACCURATE = 0.95    # a set "keeps the accuracy" when its mean is at least this ratio of the originals'
+
+
+def classify(row: dict) -> str:
+    """The leaderboard's one-word answer for a set: new networks / near-copies / inaccurate / not run / not tested."""
+    if not row.get("n"):
+        return "not run"
+    if row["ratio"] < ACCURATE:
+        return "inaccurate"
+    if row.get("more_novel_than_noise") is None:
+        return "not tested" if not row.get("farther_than_training") else "farther than training (no noise test)"
+    return "new networks" if row["more_novel_than_noise"] and row["farther_than_training"] else "near-copies"
 
 
 def winners(rows: list[dict]) -> list[dict]:

@@ -297,7 +297,8 @@ def audit(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, n: int
     Rows: method, kind (original / noise / baseline / generator), n, best/mean/median/min (%), ratio, best_ratio,
     median_ratio, min_ratio (of the originals' mean), max_iou (mean over models of the highest wrong-prediction IoU
     to a training checkpoint; originals: to another one), dist_nearest (median L2 to the nearest checkpoint, per-key
-    std units; originals: to another one), train_dist_nearest (the originals' median), noise_iou_at_accuracy,
+    std units; originals: to another one), train_dist_nearest (the originals' median), dist_within (median distance of
+    a set's models to their nearest other member: 0 for one net repeated), noise_iou_at_accuracy,
     iou_margin (+ 95 % interval), more_novel_than_noise, p_farther, farther_than_training.
     `points` maps each set to its per-model accuracy (%), max IoU and nearest distance (the figures' clouds)."""
     from tqdm.auto import tqdm
@@ -323,7 +324,9 @@ def audit(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, n: int
             wrong = wrong_masks(predict(zoo, params, X), y)
             iou = max_iou(wrong, wrong_o)
             dist = pairwise_distances(params.double() / scale, z_orig).min(1).values
-        points[name] = {"kind": kind, "acc": (~wrong).double().mean(1) * 100, "iou": iou.double(), "dist": dist}
+        within = nearest_other(params.double() / scale).nanmedian().item()   # a set that is one net repeated: 0
+        points[name] = {"kind": kind, "acc": (~wrong).double().mean(1) * 100, "iou": iou.double(), "dist": dist,
+                        "within": within}
     orig = points["original"]
     orig_mean = orig["acc"].mean().item()
     noise = [(p["acc"], p["iou"]) for p in points.values() if p["kind"] == "noise"]
@@ -333,7 +336,8 @@ def audit(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, n: int
         row = {"method": name, "kind": p["kind"], "n": len(p["acc"]), **{k: s[k] for k in ("best", "mean", "median", "min")},
                "ratio": s["mean"] / orig_mean, "best_ratio": s["best"] / orig_mean, "median_ratio": s["median"] / orig_mean,
                "min_ratio": s["min"] / orig_mean, "max_iou": p["iou"].nanmean().item(),
-               "dist_nearest": p["dist"].nanmedian().item(), "train_dist_nearest": orig["dist"].nanmedian().item()}
+               "dist_nearest": p["dist"].nanmedian().item(), "train_dist_nearest": orig["dist"].nanmedian().item(),
+               "dist_within": p["within"]}
         if p["kind"] in ("baseline", "generator") and noise:
             nt = novelty_test(p["acc"], p["iou"], noise, boot=boot, seed=seed + i)
             ft = farther_test(p["dist"], orig["dist"])

@@ -1,0 +1,68 @@
+"""The demo driven as a person would, without a browser: set values, click, read what the widgets show."""
+import pytest
+import torch
+
+from workbench.widgets import Demo
+from workbench.zoo import Zoo
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return Demo("smoke", seed=0)
+
+
+def test_binary_task_click_shows_an_evaluated_net(demo, tmp_path):
+    for c, box in enumerate(demo.classes):
+        box.value = c in (0, 3, 7)
+    demo.generate_button.click()
+    assert demo.status.value.endswith("done"), demo.status.value
+    assert "accuracy" in demo.accuracy.value and "IoU" in demo.novelty.value
+    last = demo.last
+    assert last["code"].tolist() == [1, 0, 0, 1, 0, 0, 0, 1, 0, 0]
+    assert 0 <= last["accuracy"] <= 100 and last["confusion"].shape == (2, 2)
+    assert last["confusion"].sum() == len(last["zoo"].dataset().y_test)
+    assert len(demo.out.outputs) == 1 and not demo.save_button.disabled
+    demo.save_path.value = str(tmp_path / "net")
+    demo.save_button.click()
+    saved = Zoo.load(tmp_path / "net")
+    assert torch.equal(saved.flat, last["flat"]) and saved.manifest["generated"]["generator"] == "rpg"
+    assert saved.manifest["checkpoints"][0]["code"] == "1001000100"
+
+
+def test_same_seed_same_net_other_seed_other_net(demo):
+    demo.method.value = "rpg_task"
+    demo.seed.value = 3
+    a = demo.generate()
+    flat_a = demo.last["flat"]
+    demo.generate()
+    assert torch.equal(flat_a, demo.last["flat"]) and a["accuracy"] == demo.last["accuracy"]
+    demo.seed.value = 4
+    demo.generate()
+    assert not torch.equal(flat_a, demo.last["flat"])
+
+
+def test_a_task_without_both_labels_is_refused_in_the_status_line(demo):
+    demo.method.value = "rpg_task"
+    for box in demo.classes:
+        box.value = False
+    demo.generate_button.click()
+    assert "ValueError" in demo.status.value and "tick at least one class" in demo.status.value
+    assert not demo.generate_button.disabled          # the demo stays usable after an error
+
+
+def test_neurogen_takes_the_instruction_text(demo):
+    demo.method.value = "neurogen"
+    assert demo.choice.children == (demo.instruction,)
+    demo.instruction.value = "Please help generate parameters of the CNN-s neural network for mnist5k."
+    demo.generate_button.click()
+    assert demo.status.value.endswith("done"), demo.status.value
+    assert demo.last["method"] == "neurogen" and demo.last["confusion"].shape == (10, 10)
+
+
+def test_igpg_offers_the_collection_pairs(demo):
+    demo.method.value = "igpg"                          # first use: collects and trains at smoke, fills the menus
+    assert "cnn_s" in demo.arch.options and "digits28" in demo.dataset.options
+    demo.arch.value, demo.dataset.value = "cnn_s", "digits28"      # the held-out dataset
+    demo.generate_button.click()
+    assert demo.status.value.endswith("done"), demo.status.value
+    assert demo.last["zoo"].manifest["dataset"] == "digits28"

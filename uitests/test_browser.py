@@ -1,0 +1,97 @@
+"""The demo as a person uses it: JupyterLab in headless Chromium, run the demo notebook, click *Generate*.
+
+Run with `make ui-test` (installs Debian's chromium and Playwright for Python; no browser download). Leaves a
+screenshot in figures/09_demo__browser.png and the measured seconds in reports/09_demo_browser.json.
+"""
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab():
+    if CHROMIUM is None:
+        pytest.fail("no chromium executable: `make ui-test` installs Debian's chromium (or set CHROMIUM=/path)")
+    port, token = _free_port(), secrets.token_hex(16)
+    tmp = tempfile.mkdtemp(prefix="workbench-ui-")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+           # generators and zoos come from the checkout's cache (zoos/), outputs of the notebook go to a temp dir
+           "WORKBENCH_REPORTS": os.path.join(tmp, "reports"), "WORKBENCH_FIGURES": os.path.join(tmp, "figures")}
+    proc = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
+                             "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+                             f"--ServerApp.root_dir={ROOT}", "--LabApp.news_url=", "--ServerApp.open_browser=False"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"jupyter lab did not start: {proc.stdout.read().decode()[-2000:]}")
+    yield url, token
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_demo_generates_a_net_on_a_click(lab):
+    from playwright.sync_api import sync_playwright
+
+    url, token = lab
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/lab/tree/notebooks/09_demo.ipynb?token={token}")
+        page.wait_for_selector(".jp-Notebook", timeout=120_000)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_text("Run All Cells", exact=True).click()
+        generate = page.locator("button.jupyter-button", has_text="Generate")
+        generate.wait_for(timeout=300_000)
+        # the notebook's timing cell presses Generate itself; wait until the kernel is done with every cell
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=600_000)
+        time.sleep(1)
+        before = page.locator(".widget-html-content", has_text="accuracy").first.inner_text()
+        t0 = time.perf_counter()
+        generate.click()
+        page.wait_for_function(
+            "b => [...document.querySelectorAll('.widget-html-content')].some("
+            "e => e.innerText.includes('accuracy') && e.innerText !== b)", arg=before, timeout=120_000)
+        seconds = time.perf_counter() - t0
+        text = page.locator(".widget-html-content", has_text="accuracy").first.inner_text()
+        shot = ROOT / "figures" / "09_demo__browser.png"
+        shot.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    acc = float(re.search(r"accuracy ([0-9.]+) %", text).group(1))
+    assert 0 <= acc <= 100
+    out = ROOT / "reports" / "09_demo_browser.json"
+    out.write_text(json.dumps({"click_to_result_s": round(seconds, 2), "accuracy": acc, "text": text,
+                               "screenshot": shot.name}, indent=1))
+    print(f"click -> evaluated net shown: {seconds:.2f} s ({text})")    # the target (<= 5 s) is read here, not asserted
