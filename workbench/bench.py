@@ -219,13 +219,17 @@ def distance_figure(by_zoo: dict):
         vals = np.concatenate([v.numpy() for v in sets.values()])
         vals = vals[np.isfinite(vals) & (vals > 0)]
         bins = np.geomspace(vals.min(), vals.max() * 1.01, 30) if len(vals) and vals.max() > vals.min() else 20
-        for name, v in sets.items():
+        for i, (name, v) in enumerate(sets.items()):
             v = v.numpy()
-            ax.hist(v[np.isfinite(v) & (v > 0)], bins=bins, alpha=0.55, label=name)
+            ax.hist(v[np.isfinite(v) & (v > 0)], bins=bins, label=name, histtype="stepfilled" if i == 0 else "step",
+                    alpha=0.35 if i == 0 else 1.0, lw=1.6)
         if isinstance(bins, np.ndarray):
             ax.set_xscale("log")
-        ax.set(title=zoo, xlabel="L2 to nearest training checkpoint (per-key std units)", ylabel="models")
+        ax.set(title=zoo, ylabel="models")
         ax.legend(frameon=False, fontsize=7)
+    fig.supxlabel("L2 distance to the nearest training checkpoint (per-key std units; training: to the nearest other)",
+                  fontsize=9)
+    fig.tight_layout()
     return fig
 
 
