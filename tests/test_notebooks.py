@@ -141,3 +141,13 @@ def test_08_leaderboard_rows_carry_the_issue_columns(tmp_path):
     assert {r["verdict"] for r in t["summary"]} <= {"new networks", "near-copies", "inaccurate", "not run", "not tested",
                                                   "farther than training (no noise test)"}
     assert next(r for r in t["summary"] if r["method"] == "nearest-checkpoint retrieval")["verdict"] != "new networks"
+
+
+@pytest.mark.notebook
+def test_09_demo_times_a_click_per_method(tmp_path):
+    res = reproduce.run([io.ROOT / "notebooks" / "09_demo.ipynb"], "smoke", out_dir=tmp_path)
+    assert res == {"09_demo": "ok"}
+    rows = json.loads((io.reports_dir() / "09_demo.json").read_text())["tables"]["click_to_result"]
+    assert [r["method"] for r in rows] == ["rpg_task", "rpg", "neurogen"]
+    for r in rows:
+        assert 0 <= r["accuracy"] <= 100 and 0 < r["generate_s"] <= r["click_to_result_s"]

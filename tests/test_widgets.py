@@ -21,7 +21,7 @@ def test_binary_task_click_shows_an_evaluated_net(demo, tmp_path):
     assert last["code"].tolist() == [1, 0, 0, 1, 0, 0, 0, 1, 0, 0]
     assert 0 <= last["accuracy"] <= 100 and last["confusion"].shape == (2, 2)
     assert last["confusion"].sum() == len(last["zoo"].dataset().y_test)
-    assert len(demo.out.outputs) == 1 and not demo.save_button.disabled
+    assert demo.image.value[:8] == b"\x89PNG\r\n\x1a\n" and not demo.save_button.disabled
     demo.save_path.value = str(tmp_path / "net")
     demo.save_button.click()
     saved = Zoo.load(tmp_path / "net")

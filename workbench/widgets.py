@@ -47,7 +47,8 @@ class Demo:
         self.status = W.HTML(value="")
         self.accuracy = W.HTML(value="")
         self.novelty = W.HTML(value="")
-        self.out = W.Output()
+        self.out = W.Output()            # progress of a generator trained on first use
+        self.image = W.Image(format="png", layout=W.Layout(max_width="1100px"))   # confusion + head heatmaps
         self._boxes = {"rpg_task": W.HBox(self.classes), "neurogen": self.instruction,
                        "igpg": W.HBox([self.arch, self.dataset]), "rpg": W.HTML("one CNN-s of the last-epoch zoo")}
         self.choice = W.VBox([self._boxes["rpg_task"]])
@@ -56,7 +57,7 @@ class Demo:
         self.save_button.on_click(lambda _: self._run(self.save))
         self.ui = W.VBox([W.HBox([self.method, self.seed]), self.choice,
                           W.HBox([self.generate_button, self.save_path, self.save_button]),
-                          self.status, self.accuracy, self.novelty, self.out])
+                          self.status, self.accuracy, self.novelty, self.image, self.out])
 
     # ---- what to generate ------------------------------------------------------------------------------------
     def _show_choice(self):
@@ -158,26 +159,26 @@ class Demo:
 
         with plt.rc_context(plots.STYLE):
             fig, ax = plt.subplots(1, 3, figsize=(12, 3.2), gridspec_kw={"width_ratios": [1, 2, 2]})
-        conf = self.last["confusion"]
+        conf = self.last["confusion"].numpy()
+        gen_w, ref_w = gen_w.numpy(), ref_w.numpy()
         ax[0].imshow(conf, cmap="Blues")
         for i in range(conf.shape[0]):
             for j in range(conf.shape[1]):
                 ax[0].text(j, i, int(conf[i, j]), ha="center", va="center", fontsize=6)
         ax[0].set(title="confusion", xlabel="predicted", ylabel="true")
-        lim = max(gen_w.abs().max().item(), ref_w.abs().max().item()) or 1.0
+        lim = float(max(abs(gen_w).max(), abs(ref_w).max())) or 1.0
         for a, w, t in ((ax[1], gen_w, "generated head"), (ax[2], ref_w, f"nearest training checkpoint (#{near})")):
             im = a.imshow(w, aspect="auto", cmap="coolwarm", vmin=-lim, vmax=lim, interpolation="nearest")
             a.set(title=t, xlabel="input feature", ylabel="class")
             a.grid(False)
         fig.colorbar(im, ax=ax[2], fraction=0.04)
         ax[0].grid(False)
-        self.out.clear_output(wait=True)
-        with self.out:
-            from IPython.display import display
+        import io as _io
 
-            display(fig)
+        buf = _io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+        self.image.value = buf.getvalue()      # a PNG in an Image widget: shows in JupyterLab and is testable headless
         plots.close(fig)
-        self.figure = fig
 
     def save(self, folder: str | Path | None = None) -> Path:
         """Write the last generated net as a zoo folder (params.safetensors + manifest naming generator and seed)."""
