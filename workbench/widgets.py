@@ -32,6 +32,7 @@ class Demo:
 
         self.preset = presets.get(preset) if isinstance(preset, str) else preset
         self._cache: dict = {}
+        self._refs: dict = {}
         self.last: dict | None = None
         self.method = W.Dropdown(options=list(METHODS.items()), value="rpg_task", description="method")
         self.classes = [W.Checkbox(value=c % 2 == 1, description=str(c), indent=False,
@@ -127,22 +128,20 @@ class Demo:
         y = data.y_test if code is None else binary_labels(data.y_test, code)
         pred = evaluate.predict(zoo, flat, data.X_test)[0]
         acc = (pred == y).double().mean().item() * 100
-        pred_ref = evaluate.predict(zoo, ref.flat, data.X_test)
+        pred_ref, scale, train_d = self._reference(ref, data.X_test)
         ref_acc = (pred_ref == y).double().mean(1) * 100
         iou = evaluate.iou_matrix((pred != y)[None], pred_ref != y)[0]
-        scale = evaluate.key_scale(ref).double()
         d = evaluate.pairwise_distances(flat.double() / scale, ref.flat.double() / scale)[0]
         near = int(d.argmin())
-        train_d = evaluate.nearest_other(ref.flat.double() / scale).median().item()
         k = int(y.max().item()) + 1
         conf = torch.bincount(y * k + pred, minlength=k * k).reshape(k, k)
         self.last = {"method": m, "seed": seed, "flat": flat, "zoo": zoo, "code": code, "gen": gen,
-                     "accuracy": acc, "reference_accuracy": ref_acc.mean().item(),
+                     "accuracy": acc, "nearest_accuracy": ref_acc[near].item(),
                      "max_iou": iou.max().item(), "dist_nearest": d[near].item(), "train_dist_nearest": train_d,
                      "nearest": near, "confusion": conf, "generate_s": gen_s}
         self._show(zoo, ref, flat, near)
         self.last["seconds"] = time.perf_counter() - t0
-        self.accuracy.value = (f"<b>accuracy {acc:.2f} %</b> (training checkpoints: {ref_acc.mean():.2f} % mean) · "
+        self.accuracy.value = (f"<b>accuracy {acc:.2f} %</b> (its nearest training checkpoint: {ref_acc[near]:.2f} %) · "
                                f"generated in {gen_s:.2f} s, evaluated and shown in {self.last['seconds']:.2f} s")
         self.novelty.value = (f"novelty: max wrong-prediction IoU to a training checkpoint {iou.max():.3f}; distance to "
                               f"the nearest one {d[near]:.3g} (training checkpoints to each other: {train_d:.3g} "
@@ -150,6 +149,16 @@ class Demo:
         self.status.value = f"<b>{m}</b>: done"
         self.save_button.disabled = False
         return {k: v for k, v in self.last.items() if k not in ("flat", "zoo", "gen")}
+
+    def _reference(self, ref, X):
+        """Predictions, per-key scale and training-to-training distance of the training checkpoints: computed once
+        per zoo (1,002 task heads take seconds), then every click only evaluates the new net."""
+        key = (id(ref), ref.fingerprint())
+        if key not in self._refs:
+            scale = evaluate.key_scale(ref).double()
+            self._refs[key] = (evaluate.predict(ref, ref.flat, X), scale,
+                               evaluate.nearest_other(ref.flat.double() / scale).median().item())
+        return self._refs[key]
 
     def _show(self, zoo, ref, flat, near):
         head = head_name(zoo.build_net()) + ".weight"
