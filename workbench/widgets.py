@@ -174,11 +174,12 @@ class Demo:
         for i in range(conf.shape[0]):
             for j in range(conf.shape[1]):
                 ax[0].text(j, i, int(conf[i, j]), ha="center", va="center", fontsize=6)
-        ax[0].set(title="confusion", xlabel="predicted", ylabel="true")
+        ax[0].set(title="confusion", xlabel="predicted", ylabel="true", xticks=range(conf.shape[0]),
+                  yticks=range(conf.shape[0]))
         lim = float(max(abs(gen_w).max(), abs(ref_w).max())) or 1.0
         for a, w, t in ((ax[1], gen_w, "generated head"), (ax[2], ref_w, f"nearest training checkpoint (#{near})")):
             im = a.imshow(w, aspect="auto", cmap="coolwarm", vmin=-lim, vmax=lim, interpolation="nearest")
-            a.set(title=t, xlabel="input feature", ylabel="class")
+            a.set(title=t, xlabel="input feature", ylabel="class", yticks=range(w.shape[0]))
             a.grid(False)
         fig.colorbar(im, ax=ax[2], fraction=0.04)
         ax[0].grid(False)
