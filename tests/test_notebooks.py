@@ -102,7 +102,9 @@ def test_07_neurogen_rows_carry_the_issue_columns(tmp_path):
     t = json.loads((io.reports_dir() / "07_neurogen_main.json").read_text())["tables"]
     assert [(r["net"], r["dataset"]) for r in t["table1"]] == [("neurogen_cnn", "mnist5k"), ("text_mlp", "rotten_tomatoes")]
     for r in t["table1"]:
-        assert {"classical", "neurogen_mean", "max_iou", "dist_nearest", "paper_classical", "paper_neurogen"} <= set(r)
+        assert {"classical", "classical_matched", "ratio_matched", "neurogen_mean", "max_iou", "dist_nearest",
+                "paper_classical", "paper_neurogen"} <= set(r)
+        assert 0 <= r["classical_matched"] <= 100
         assert 0 <= r["neurogen_min"] <= r["neurogen_mean"] <= r["neurogen_best"] <= 100 and 0 <= r["max_iou"] <= 1
     assert [r["variant"] for r in t["ablation"]] == ["stage 1+2", "stage 2 only"]
     for r in t["ablation"]:

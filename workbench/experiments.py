@@ -120,6 +120,29 @@ def finetune(zoo, flat: torch.Tensor, data, *, epochs: int = 1, lr: float = 1e-2
     return {"final": torch.tensor(finals), "steps": marks, "curve": torch.tensor(curves)}
 
 
+def train_matched(zoo, data, *, steps: int, lr: float, batch_size: int, n: int = 1, seed: int = 0) -> torch.Tensor:
+    """Test accuracy [n] of the zoo's net trained from n fresh initialisations (seeds seed..seed+n-1) with AdamW at
+    `lr` for `steps` steps of `batch_size` examples: classical training with the optimiser, steps and examples a
+    generator's task-loss stage uses (NeuroGen's stage 2), against which "beats classical training" is fair."""
+    from .fit import batch_order, train_steps
+
+    accs = []
+    for row, s in zip(random_init(zoo, n, seed=seed), range(seed, seed + n)):
+        net = zoo.build_net()
+        net.load_state_dict({k: v[0] for k, v in zoo.unflatten(row[None]).items()})
+        opt = torch.optim.AdamW(net.parameters(), lr=lr)
+        batches, epoch = [], 0
+        while len(batches) < steps:
+            batches += batch_order(len(data.y_train), batch_size, s, epoch)
+            epoch += 1
+        for _ in train_steps(net, opt, data.X_train, data.y_train, batches[:steps]):
+            pass
+        net.eval()
+        with torch.no_grad():
+            accs.append((net(data.X_test).argmax(1) == data.y_test).float().mean().item())
+    return torch.tensor(accs)
+
+
 def steps_to(curve: torch.Tensor, steps: list[int], target: float) -> int | None:
     """First step at which the mean curve reaches `target` (None if never)."""
     mean = curve.mean(0)
