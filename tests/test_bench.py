@@ -74,6 +74,7 @@ def test_readme_bench_snippet_runs(tmp_path, monkeypatch):
     rows = {r["method"]: r for r in rep["tables"]["leaderboard"]}
     assert set(bench.COLUMNS) == set(rep["tables"]["leaderboard"][0])
     assert rows["rpg"]["n"] == presets.get("smoke").audit_n and 0 <= rows["rpg"]["ratio"] <= 2
+    assert rows["rpg"]["peak_mb"] > 0 and rows["pdiff"]["peak_mb"] > 0     # measured in a fresh process each
     assert rows["nearest-checkpoint retrieval"]["farther_than_training"] is False
     assert "collection" in rows["igpg"]["note"] and rows["igpg"]["n"] is None
     assert "tabular" in rows["neurogen"]["note"]

@@ -135,7 +135,7 @@ def test_08_leaderboard_rows_carry_the_issue_columns(tmp_path):
         for m in ("rpg", "pdiff", "neurogen"):
             r = by[m]
             assert r["n"] == presets.get("smoke").audit_n and r["train_s"] > 0 and r["generate_s"] > 0
-            assert r["peak_mb"] is not None and isinstance(r["more_novel_than_noise"], bool)
+            assert isinstance(r["more_novel_than_noise"], bool)   # peak_mb: off at smoke (the bench test measures it)
     task = {r["method"]: r for r in rows if r["zoo"] == "cnn_s tasks (unseen codes)"}
     assert {"original", "rpg", "nearest seen task (retrieval)", "majority class"} <= set(task)
     assert task["original"]["ratio"] == 1

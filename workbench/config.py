@@ -32,7 +32,7 @@ class Config:
         for f in dataclasses.fields(cls):
             if f.name in d:
                 v = d[f.name]
-                kw[f.name] = tuple(v) if isinstance(v, list) else v
+                kw[f.name] = _tuples(v) if isinstance(v, list) else v
         return cls(**kw)
 
     def replace(self: T, **kw) -> T:
@@ -49,6 +49,11 @@ class Config:
     @classmethod
     def load(cls: type[T], path: str | Path) -> T:
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _tuples(v):
+    """JSON lists back to the tuples a config holds, nested ones too ((("seeds", "cnn_s"), ...))."""
+    return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
 
 
 def _plain(v):

@@ -33,6 +33,7 @@ class Preset(Config):
     n_eval: int = 10             # models per generated / baseline set (RPG: 10 generated)
     audit_n: int = 100           # models per set in the memorisation audit (leaderboard, bench)
     audit_sigmas: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)   # the audit's noise sweep (normalised units)
+    audit_memory: bool = True    # leaderboard: peak memory of generating one net, measured in a fresh process per method
     leaderboard_zoos: tuple = (("last_epoch", "cnn_s"), ("seeds", "cnn_s"), ("last_epoch", "lenet5"))  # + the task zoo
     exchange_fraction: float = 0.1
     device: str = "auto"
@@ -198,7 +199,7 @@ PRESETS: dict[str, Preset] = {
                     epochs=2, n_checkpoints=5, n_seeds=3, n_tasks=24, n_unseen=4, head_epochs=2, n_eval=4,
                     rpg=SMOKE_RPG, rpg_token_size=32, rpg_max_tokens=64, rpg_diffusion_values=64 * 32, rpg_steps=20,
                     pdiff={"enc_channels": [4, 8], "channels": [8, 16, 8], "ae_steps": 20}, pdiff_steps=20, pdiff_batch=4,
-                    audit_n=6, leaderboard_zoos=(("last_epoch", "cnn_s"), ("seeds", "cnn_s")), ablation_steps=10, task_steps=20, task_batch=8, sampler_steps=(5, 60),
+                    audit_n=6, audit_memory=False, leaderboard_zoos=(("last_epoch", "cnn_s"), ("seeds", "cnn_s")), ablation_steps=10, task_steps=20, task_batch=8, sampler_steps=(5, 60),
                     net_kwargs={"mlp": {"hidden": [8]}}, collection=SMOKE_COLLECTION, igpg=SMOKE_IGPG, igpg_steps=20,
                     igpg_batch=8, igpg_ablation=SMOKE_IGPG_ABLATION, neurogen=SMOKE_NEUROGEN, neurogen_steps=10,
                     neurogen_experiments={"pairs": [{"net": "neurogen_cnn", "dataset": "mnist5k"},
