@@ -177,6 +177,36 @@ def transplant(src_zoo, src_flat: torch.Tensor, dst_zoo, *, seed: int = 0) -> tu
     return dst_zoo.layout.flatten({k: v[None] for k, v in out.items()}), moved / total
 
 
+def nearest_start(col, gen, m, *, seed: int = 0) -> tuple[torch.Tensor, str, float]:
+    """(parameters [1, D], where they came from, fraction of values taken) for held-out pair m of collection `col`:
+    the baseline a generated initialisation must beat (notebook 06). Held-out dataset: the best checkpoint of the same
+    architecture on the seen dataset whose embedding (gen's) is closest. Held-out depth (or a held-out architecture
+    on a held-out dataset): the seen architecture sharing most values (`transplant`), on this dataset if it is seen,
+    else on the seen dataset with the closest embedding."""
+    zoo = col.zoo(m)
+    seen = col.members("seen")
+    emb = dict(zip(gen.target["datasets"], gen.data_emb))
+
+    def near(s):
+        return torch.cosine_similarity(emb[s.dataset], emb[m.dataset], 0).item()
+
+    same = [s for s in seen if s.arch == m.arch and col.zoo(s).num_params == zoo.num_params]
+    if same:
+        src = max(same, key=near)
+        z = col.zoo(src)
+        return z.flat[z.accuracies.argmax()][None], f"{src.arch} on {src.dataset}", 1.0
+    home = m.dataset if any(s.dataset == m.dataset for s in seen) else max(seen, key=near).dataset
+    best = None
+    for s in seen:
+        if s.dataset != home:
+            continue
+        z = col.zoo(s)
+        flat, share = transplant(z, z.flat[z.accuracies.argmax()], zoo, seed=seed)
+        if best is None or share > best[2]:
+            best = (flat, f"{s.arch} on {s.dataset} ({share:.0%} of values)", share)
+    return best
+
+
 def code_str(zoo, i: int) -> str:
     """The 10-bit code of task checkpoint i as a string ("0100010111")."""
     from .data.tasks import code_to_str
