@@ -1,7 +1,49 @@
+import os
+import random
+
+import numpy as np
 import pytest
 import torch
 
 from workbench.data import from_tensors, load_dataset
+
+# Learned-quality tests read their seed from here, so their margins can be measured across seeds
+# (`python benchmarks/test_margins.py`); the suite itself runs at seed 0.
+SEED = int(os.environ.get("WORKBENCH_TEST_SEED", "0"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_global_state():
+    """Every test starts from the same global state, whatever ran before it (and in whatever order).
+
+    A test that builds a net with the global RNG (e.g. `create_net` before its own `manual_seed`) once depended on
+    how many random numbers the tests before it had drawn; thread count and default dtype are restored too.
+    """
+    threads, dtype = torch.get_num_threads(), torch.get_default_dtype()
+    torch.manual_seed(SEED)
+    np.random.seed(SEED)
+    random.seed(SEED)
+    yield
+    torch.set_num_threads(threads)
+    torch.set_default_dtype(dtype)
+
+
+@pytest.fixture
+def seed():
+    """The seed of a learned-quality test (0 in the suite; WORKBENCH_TEST_SEED when its margin is measured)."""
+    return SEED
+
+
+@pytest.fixture
+def measured(record_property):
+    """Record a learned quantity next to its threshold (lands in --junitxml for benchmarks/test_margins.py)."""
+    def record(name, value, threshold, better="lower", chance=0.0):
+        """better="lower": margin = threshold / value; "higher": margin = (value - chance) / (threshold - chance),
+        i.e. how far the measured value sits above chance compared with the threshold (≥ 2 wanted)."""
+        value = float(value)
+        record_property(name, {"value": value, "threshold": float(threshold), "better": better, "chance": chance})
+        return value
+    return record
 
 
 @pytest.fixture(scope="session")

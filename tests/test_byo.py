@@ -61,12 +61,14 @@ def test_bad_tensors_are_refused_up_front_with_what_to_do():
     assert ints.kind == "tabular" and ints.X_train.dtype == torch.float32
 
 
-def test_tabular_data_sizes_the_mlp_by_itself(tabular, tmp_path):
+def test_tabular_data_sizes_the_mlp_by_itself(tabular, tmp_path, seed, measured):
     ds = from_tensors("cancer", *tabular)
-    zoo = collect(ZooRecipe(net="mlp", **FAST), tmp_path / "z", data=ds)
+    zoo = collect(ZooRecipe(net="mlp", seed=seed, **FAST), tmp_path / "z", data=ds)
     assert zoo.net_kwargs["in_features"] == 30
     assert zoo.flat.shape == (3, 30 * 8 + 8 + 8 * 2 + 2)
-    assert (zoo.accuracies > 0.8).all()                       # a real task, learnt
+    majority = max(ds.y_test.float().mean().item(), 1 - ds.y_test.float().mean().item())   # chance: 0.6-0.65
+    worst = measured("min_accuracy", zoo.accuracies.min(), majority + 0.5 * (1 - majority), "higher", chance=majority)
+    assert worst > majority + 0.5 * (1 - majority)             # a real task, learnt: half the way from chance to 1
     with pytest.raises(ValueError, match="use net='mlp'"):  # an image net on a table says what works instead
         collect(ZooRecipe(net="cnn_s", epochs=1, n_checkpoints=1), tmp_path / "c", data=ds)
 
@@ -215,3 +217,39 @@ def test_mamba_kernel_fallback_is_one_line_per_process():
     lines = [ln for ln in (out.stdout + out.stderr).splitlines() if ln.strip()]
     mamba = [ln for ln in lines if "mamba" in ln.lower() or "causal_conv1d" in ln]
     assert len(mamba) == 1 and "pure-PyTorch" in mamba[0], lines
+
+
+def test_own_text_records_its_tokenizer_and_keys_its_zoos_by_it():
+    from workbench.data import from_texts
+    from workbench.zoo import _net_kwargs
+
+    texts = ["good fun film", "bad dull film", "good great cast", "bad boring plot"] * 5
+    labels = [1, 0, 1, 0] * 5
+    words = from_texts("mine", texts, labels, tokenizer="words", vocab_size=50, max_len=4)
+    assert words.kind == "text" and words.meta["tokenizer"] == "words" and words.meta["vocab_size"] == 50
+    assert words.X_train.shape[1] == 4 and words.X_train.max() < 50 and len(words.y_test) == 4
+    minilm = from_texts("mine", texts, labels, max_len=4)
+    assert minilm.meta["tokenizer"] == "minilm" and minilm.meta["vocab_size"] == 30522
+    kw = _net_kwargs(ZooRecipe(net="text_mlp", net_kwargs={"embedding": "minilm", "embed_dim": 384}), minilm)
+    assert kw["vocab_size"] == 30522                                # a MiniLM text net takes the dataset as it is
+    # ids made elsewhere name their tokenizer too; the same ids described otherwise are another dataset
+    ids = from_tensors("ids", minilm.X_train, minilm.y_train, tokenizer="minilm")
+    plain = from_tensors("ids", minilm.X_train, minilm.y_train)
+    assert ids.meta["tokenizer"] == "minilm" and ids.meta["vocab_size"] == 30522
+    assert ids.fingerprint() != plain.fingerprint()
+    smoke = presets.get("smoke")
+    assert smoke.zoo_dir("seeds", "text_mlp", ids) != smoke.zoo_dir("seeds", "text_mlp", plain)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"tokenizer": "bpe"}, "unknown tokenizer 'bpe'; accepted: minilm, words"),
+    ({"labels": [0, 1]}, "4 texts but 2 labels"),
+    ({"texts": ["a", 3, "b", "c"]}, r"texts\[1\] is int, not a string"),
+    ({"max_len": 0}, "max_len must be ≥ 1"),
+])
+def test_own_text_refuses_bad_input_by_name(kwargs, match):
+    from workbench.data import from_texts
+
+    args = {"texts": ["a b", "c d", "e f", "g h"], "labels": [0, 1, 0, 1], **kwargs}
+    with pytest.raises(ValueError, match=match):
+        from_texts("mine", args.pop("texts"), args.pop("labels"), **args)

@@ -9,11 +9,14 @@ from workbench.tokenizers import Tokenizer
 from workbench.train import TrainConfig, fit, sampler
 from workbench.zoo import Zoo
 
+THRESHOLD_VQ = 0.5   # measured: see benchmarks/test_margins.py
 
-def _zoo(n=4, **kw):
+
+def _zoo(n=4, seed=0, **kw):
     """n checkpoints of one run: a net plus small noise (like a last-epoch zoo)."""
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(seed)
     kw = {"blocks": (1,), "width": 4, "image_size": 8, **kw}
+    torch.manual_seed(seed)                                       # the net's init (not whatever ran before)
     net = create_net("resnet", **kw)
     sds = [{k: v + 0.01 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v
             for k, v in net.state_dict().items()} for _ in range(n)]
@@ -51,24 +54,27 @@ def test_masked_loss_ignores_padding_and_temperature_anneals():
     assert temperature(cfg, 50) == pytest.approx(0.5, abs=1e-3) and temperature(cfg, 500) == pytest.approx(1e-4)
 
 
-def test_vqvae_learns_to_reconstruct_chunks_and_reports_codebook_health():
-    zoo = _zoo(n=6)
+def test_vqvae_learns_to_reconstruct_chunks_and_reports_codebook_health(seed, measured):
+    zoo = _zoo(n=6, seed=seed)
     tok = Tokenizer.fit(zoo, "flat", 32)
     chunks = tok.encode(zoo.flat).reshape(-1, 32)
-    torch.manual_seed(0)                                          # the init; training reseeds every step
+    torch.manual_seed(seed)                                       # the init; training reseeds every step
     vq = ChunkVQVAE(VQConfig(chunk_size=32, downsample=4, codebook_size=32, code_dim=16, hidden=32, anneal_steps=150))
     before = masked_recon(vq.decode(vq.encode(chunks)), chunks).item()
-    hist = fit(vq, sampler({"tokens": chunks}, 64), TrainConfig(steps=200, lr=3e-3, device="cpu"), progress=False)
+    hist = fit(vq, sampler({"tokens": chunks}, 64, seed=seed), TrainConfig(steps=200, lr=3e-3, device="cpu", seed=seed),
+               progress=False)
     codes = vq.encode(chunks)
     assert codes.shape == (len(chunks), 8) and codes.dtype == torch.long
     after = masked_recon(vq.decode(codes), chunks).item()
-    assert after < 0.35 * before and hist[-1]["loss"] < hist[0]["loss"]   # seeds 0-3 measured 0.22-0.26
+    # a trained VQ-VAE against its own untrained init (a property with a wide gap, not a point threshold)
+    assert measured("recon_after_over_before", after / before, THRESHOLD_VQ) < THRESHOLD_VQ
+    assert hist[-1]["loss"] < hist[0]["loss"]
     h = vq.health(chunks)
     assert 0 < h["usage"] <= 1 and 1 <= h["perplexity"] <= 32
 
 
-def _prior(**kw):
-    torch.manual_seed(0)
+def _prior(seed=0, **kw):
+    torch.manual_seed(seed)
     return CodePrior(PriorConfig(vocab=16, data_dim=6, arch_dim=5, context=12, n_embd=32, n_layer=2, n_head=2, **kw)).eval()
 
 
@@ -95,9 +101,9 @@ def test_windowed_generation_with_a_window_covering_the_sequence_equals_one_pass
         prior.generate(torch.randn(3, 7), arch, 5)
 
 
-def test_prior_learns_windows_of_a_long_sequence_conditioned_on_its_prefix():
-    prior = _prior().train()
-    g = torch.Generator().manual_seed(0)
+def test_prior_learns_windows_of_a_long_sequence_conditioned_on_its_prefix(seed, measured):
+    prior = _prior(seed=seed).train()
+    g = torch.Generator().manual_seed(seed)
     seqs = torch.randint(0, 16, (2, 30), generator=g)                  # two "nets", each its own embedding
     data, arch = torch.randn(2, 6, generator=g), torch.randn(2, 5, generator=g)
     W = 12
@@ -105,9 +111,10 @@ def test_prior_learns_windows_of_a_long_sequence_conditioned_on_its_prefix():
     rows = [(i, int(o)) for i in range(2) for o in offsets]
     batch = {"codes": torch.stack([seqs[i, o: o + W] for i, o in rows]), "offset": torch.tensor([o for _, o in rows]),
              "data": torch.stack([data[i] for i, _ in rows]), "arch": torch.stack([arch[i] for i, _ in rows])}
-    fit(prior, sampler(batch, 16), TrainConfig(steps=250, lr=3e-3, device="cpu"), progress=False)
+    fit(prior, sampler(batch, 16, seed=seed), TrainConfig(steps=250, lr=3e-3, device="cpu", seed=seed), progress=False)
     out = prior.generate(data, arch, 30, window=W, overlap=6, top_k=1)
-    assert (out == seqs).float().mean() > 0.9                         # each prefix writes its own sequence back
+    match = measured("greedy_code_match", (out == seqs).float().mean(), 0.5, "higher", chance=1 / 16)
+    assert match > 0.5                                                # each prefix writes its own sequence back
 
 
 def test_dead_codes_restart_on_encoder_outputs_and_the_restart_is_reproducible():

@@ -1,6 +1,8 @@
-"""Notebooks at the smoke preset, run with papermill into a temp dir; the numbers they record are range-checked.
+"""What the notebooks write at the smoke preset: the numbers they record are range-checked.
 
-(`make test` also runs every notebook through nbval; this test checks what the notebooks *write*.)
+`make test` runs notebooks/ through nbval first, in this session's temp dir; each notebook runs once: a test here
+reads the report that run wrote, and runs the notebook with papermill itself only when there is none (e.g.
+`pytest tests/test_notebooks.py` alone).
 """
 import json
 import math
@@ -10,10 +12,17 @@ import pytest
 from workbench import io, reproduce
 
 
+def executed(name: str, out_dir) -> dict:
+    """The report of notebook `name` at smoke from this test session (its temp dir), running the notebook if needed."""
+    path = io.reports_dir() / f"{name}.json"
+    if not (path.exists() and json.loads(path.read_text()).get("preset") == "smoke"):
+        assert reproduce.run([io.ROOT / "notebooks" / f"{name}.ipynb"], "smoke", out_dir=out_dir) == {name: "ok"}
+    return json.loads(path.read_text())
+
+
 @pytest.mark.notebook
 def test_00_zoos_writes_sane_report(tmp_path):
-    res = reproduce.run([io.ROOT / "notebooks" / "00_zoos.ipynb"], "smoke", out_dir=tmp_path)
-    assert res == {"00_zoos": "ok"}
+    executed("00_zoos", tmp_path)
     report = json.loads((io.reports_dir() / "00_zoos.json").read_text())
     assert report["preset"] == "smoke" and report["environment"]["packages"]["torch"]
     t = report["tables"]
@@ -31,8 +40,7 @@ def test_00_zoos_writes_sane_report(tmp_path):
 
 @pytest.mark.notebook
 def test_01_rpg_main_rows_carry_the_issue_columns(tmp_path):
-    res = reproduce.run([io.ROOT / "notebooks" / "01_rpg_main.ipynb"], "smoke", out_dir=tmp_path)
-    assert res == {"01_rpg_main": "ok"}
+    executed("01_rpg_main", tmp_path)
     report = json.loads((io.reports_dir() / "01_rpg_main.json").read_text())
     rows = report["tables"]["main_results"]
     assert {"RPG", "p-diff", "original", "per-coordinate gaussian"} <= {r["method"] for r in rows}
@@ -47,8 +55,7 @@ def test_01_rpg_main_rows_carry_the_issue_columns(tmp_path):
 
 @pytest.mark.notebook
 def test_04_rpg_unseen_rows_carry_the_issue_columns(tmp_path):
-    res = reproduce.run([io.ROOT / "notebooks" / "04_rpg_unseen.ipynb"], "smoke", out_dir=tmp_path)
-    assert res == {"04_rpg_unseen": "ok"}
+    executed("04_rpg_unseen", tmp_path)
     t = json.loads((io.reports_dir() / "04_rpg_unseen.json").read_text())["tables"]
     assert len(t["unseen_codes"]) == 4   # smoke: n_unseen
     for r in t["unseen_codes"] + t["seen_codes"]:
@@ -60,8 +67,7 @@ def test_04_rpg_unseen_rows_carry_the_issue_columns(tmp_path):
 
 @pytest.mark.notebook
 def test_05_igpg_main_rows_carry_the_issue_columns(tmp_path):
-    res = reproduce.run([io.ROOT / "notebooks" / "05_igpg_main.ipynb"], "smoke", out_dir=tmp_path)
-    assert res == {"05_igpg_main": "ok"}
+    executed("05_igpg_main", tmp_path)
     t = json.loads((io.reports_dir() / "05_igpg_main.json").read_text())["tables"]
     main = {"arch", "dataset", "split", "original_mean", "recon_mean", "generated_best", "generated_mean", "generated_min",
             "random_init", "finetune_generated", "finetune_random", "max_iou", "dist_nearest"}
@@ -80,8 +86,7 @@ def test_05_igpg_main_rows_carry_the_issue_columns(tmp_path):
 
 @pytest.mark.notebook
 def test_06_igpg_transfer_rows_carry_the_issue_columns(tmp_path):
-    res = reproduce.run([io.ROOT / "notebooks" / "06_igpg_transfer.ipynb"], "smoke", out_dir=tmp_path)
-    assert res == {"06_igpg_transfer": "ok"}
+    executed("06_igpg_transfer", tmp_path)
     t = json.loads((io.reports_dir() / "06_igpg_transfer.json").read_text())["tables"]
     held = {(m["arch"], m["dataset"]) for m in t["transfer"]}
     assert held == {("cnn_s", "digits28"), ("mlp_8", "digits28")}                    # smoke: digits28 held out
@@ -97,8 +102,7 @@ def test_06_igpg_transfer_rows_carry_the_issue_columns(tmp_path):
 
 @pytest.mark.notebook
 def test_07_neurogen_rows_carry_the_issue_columns(tmp_path):
-    res = reproduce.run([io.ROOT / "notebooks" / "07_neurogen_main.ipynb"], "smoke", out_dir=tmp_path)
-    assert res == {"07_neurogen_main": "ok"}
+    executed("07_neurogen_main", tmp_path)
     t = json.loads((io.reports_dir() / "07_neurogen_main.json").read_text())["tables"]
     assert [(r["net"], r["dataset"]) for r in t["table1"]] == [("neurogen_cnn", "mnist5k"), ("text_mlp", "rotten_tomatoes")]
     for r in t["table1"]:
@@ -118,8 +122,7 @@ def test_07_neurogen_rows_carry_the_issue_columns(tmp_path):
 def test_08_leaderboard_rows_carry_the_issue_columns(tmp_path):
     from workbench import bench, presets
 
-    res = reproduce.run([io.ROOT / "notebooks" / "08_leaderboard.ipynb"], "smoke", out_dir=tmp_path)
-    assert res == {"08_leaderboard": "ok"}
+    executed("08_leaderboard", tmp_path)
     t = json.loads((io.reports_dir() / "08_leaderboard.json").read_text())["tables"]
     rows = t["leaderboard"]
     assert all(set(r) == set(bench.COLUMNS) for r in rows)
@@ -147,8 +150,7 @@ def test_08_leaderboard_rows_carry_the_issue_columns(tmp_path):
 
 @pytest.mark.notebook
 def test_09_demo_times_a_click_per_method(tmp_path):
-    res = reproduce.run([io.ROOT / "notebooks" / "09_demo.ipynb"], "smoke", out_dir=tmp_path)
-    assert res == {"09_demo": "ok"}
+    executed("09_demo", tmp_path)
     rows = json.loads((io.reports_dir() / "09_demo.json").read_text())["tables"]["click_to_result"]
     assert [r["method"] for r in rows] == ["rpg_task", "rpg", "neurogen"]
     for r in rows:

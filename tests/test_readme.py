@@ -30,3 +30,20 @@ def test_readme_bring_your_own_runs(tmp_path, monkeypatch):
     saved = scope["Zoo"].load(tmp_path / "generated" / "cancer-rpg")
     assert saved.manifest["generated"]["generator"] == "rpg" and saved.manifest["generated"]["seed"] == 0
     assert saved.net_kwargs["in_features"] == 30 and saved.dataset().name == "cancer"
+
+
+def test_readme_own_text_runs(tmp_path, monkeypatch):
+    """The README's text block: strings -> from_texts -> zoo -> NeuroGen -> bench report, as written."""
+    import json
+
+    block = next(b for b in _blocks() if b.startswith("# your own text"))
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    exec(compile(block, "README.md", "exec"), scope)
+    ds = scope["reviews"]
+    assert ds.meta["tokenizer"] == "minilm" and ds.meta["vocab_size"] == 30522
+    assert ds.meta["labels"] == ["negative", "positive"]
+    rows = {r["method"]: r for r in json.loads((io.reports_dir() / "bench__my_reviews.json").read_text())
+            ["tables"]["leaderboard"]}
+    assert rows["neurogen"]["n"] == scope["preset"].audit_n and 0 <= rows["neurogen"]["ratio"] <= 2
+    assert (io.reports_dir() / "bench__my_reviews_sets" / "neurogen" / io.MANIFEST_FILE).exists()

@@ -66,3 +66,44 @@ def test_igpg_offers_the_collection_pairs(demo):
     demo.generate_button.click()
     assert demo.status.value.endswith("done"), demo.status.value
     assert demo.last["zoo"].manifest["dataset"] == "digits28"
+
+
+def test_the_demo_opens_ready_with_its_preset_shown_and_a_clean_output_area(demo):
+    assert set(demo._cache) >= {"rpg_task", "rpg", "neurogen"}      # generators made when it opened
+    assert "preset <b>smoke</b>" in demo.banner.value and "CI setting" in demo.banner.value
+    assert demo.out.outputs == ()                                    # progress bars cleared once ready, no warnings
+    with pytest.raises(ValueError, match="unknown preset; accepted: smoke, small, paper"):
+        Demo("nosuch")
+    with pytest.raises(ValueError, match=r"unknown methods; accepted: rpg_task"):
+        Demo("smoke", prepare=("rpg", "nosuch"))
+
+
+def test_the_result_shown_is_always_the_selected_methods(demo):
+    demo.method.value = "rpg"
+    demo.generate_button.click()
+    assert demo.last["method"] == "rpg" and demo.accuracy.value
+    demo.method.value = "neurogen"                                   # another method: the old result is gone
+    assert demo.last is None and demo.accuracy.value == "" and demo.image.value == b"" and demo.save_button.disabled
+    assert "neurogen" in demo.status.value
+
+
+def test_save_defaults_to_the_ignored_saves_folder(demo, tmp_path, monkeypatch):
+    from workbench import io
+
+    monkeypatch.setenv("WORKBENCH_SAVES", str(tmp_path / "saves"))
+    demo.method.value = "rpg"
+    demo.seed.value = 1
+    demo.save_path.value = ""
+    demo.generate_button.click()
+    demo.save_button.click()
+    assert Zoo.load(tmp_path / "saves" / "rpg-seed1").manifest["generated"]["seed"] == 1
+    ignored = (io.ROOT / ".gitignore").read_text().split()
+    assert "/saves/" in ignored                                      # the default saves/ is git-ignored
+
+
+def test_an_instruction_longer_than_the_backbone_is_refused_in_the_status_line(demo):
+    demo.method.value = "neurogen"
+    demo.instruction.value = "generate a network " * 200             # ~600 tokens: MiniLM has 512 positions
+    demo.generate_button.click()
+    assert "ValueError" in demo.status.value and "exceeds the backbone's 512 positions" in demo.status.value
+    demo.instruction.value = ""

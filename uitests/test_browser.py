@@ -103,7 +103,16 @@ def test_demo_generates_a_net_on_a_click(lab):
         ui = page.locator(".jp-OutputArea-output .widget-vbox").first   # the demo: controls, numbers, figure
         ui.scroll_into_view_if_needed()
         ui.screenshot(path=str(shot))
+        shown = ui.inner_text()
+        selected = ui.locator("select").first.evaluate("s => s.options[s.selectedIndex].text")
         browser.close()
+    # the output area under the widget is clean (progress bars cleared, warnings kept off-screen), the preset is
+    # on screen, and the result shown is the selected method's
+    assert "it/s" not in shown and "Warning" not in shown, shown
+    assert "preset " in shown
+    from workbench.widgets import METHODS
+
+    assert f"{METHODS[selected]}: done" in shown, (selected, shown)
     acc = float(re.search(r"accuracy ([0-9.]+) %", text).group(1))
     assert 0 <= acc <= 100
     out = ROOT / "reports" / "09_demo_browser.json"

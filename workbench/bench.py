@@ -41,16 +41,20 @@ def run_method(name: str, zoo, preset, *, n: int, seed: int = 0, memory: bool = 
 
 
 def leaderboard(zoo, preset, *, methods: list[str] | None = None, label: str | None = None, seed: int = 0,
-                n: int | None = None, memory: bool = True, progress: bool = True) -> tuple[list[dict], dict]:
+                n: int | None = None, memory: bool = True, progress: bool = True,
+                sets: dict | None = None) -> tuple[list[dict], dict]:
     """Leaderboard rows (COLUMNS) for one zoo: the originals, the audit's baselines and every method in `methods`
-    (default: every registered one); a method that does not apply gets a row with its reason in `note`."""
+    (default: every registered one); a method that does not apply gets a row with its reason in `note`.
+    `sets`, if given, receives each method's generated set ([n, D], zoo layout) by name."""
     methods = list(methods or available_generators())
     unknown = [m for m in methods if m not in available_generators()]
     if unknown:
         raise KeyError(f"unknown methods {unknown}; registered: {', '.join(available_generators())}")
+    if n is not None and (not isinstance(n, int) or n < 1):
+        raise ValueError(f"n={n!r} models per set; give a whole number ≥ 1 (or None for the preset's audit_n)")
     if not torch.isfinite(zoo.flat).all():
         raise ValueError(f"zoo {zoo.path}: its checkpoints contain NaN/inf; remove them before benching")
-    n = n or preset.audit_n
+    n = preset.audit_n if n is None else n
     label = label or zoo.label
     data = zoo.dataset()
     generated, extra = {}, {}
@@ -59,6 +63,8 @@ def leaderboard(zoo, preset, *, methods: list[str] | None = None, label: str | N
         extra[m] = info
         if flat is not None:
             generated[m] = flat
+    if sets is not None:
+        sets.update(generated)
     rows, points = evaluate.audit(zoo, data.X_test, data.y_test, generated, n=n, sigmas=preset.audit_sigmas,
                                   seed=seed, progress=progress)
     out = []
@@ -119,9 +125,9 @@ def task_leaderboard(task_zoo, preset, *, seed: int = 0, n: int | None = None, l
         kind = "original" if name == "original" else "generator" if name == "rpg" else "baseline"
         ft = evaluate.farther_test(dist[name], train_dist)
         row = {"zoo": label, "method": name, "kind": kind, "n": len(r), "ratio": r.mean().item(),
-               "best_ratio": r.max().item(), "median_ratio": r.median().item(), "min_ratio": r.min().item(),
-               "max_iou": iou[name].mean().item(), "dist_nearest": dist[name].median().item(),
-               "train_dist_nearest": train_dist.median().item(), "p_farther": ft["p_farther"],
+               "best_ratio": r.max().item(), "median_ratio": evaluate.median(r), "min_ratio": r.min().item(),
+               "max_iou": iou[name].mean().item(), "dist_nearest": evaluate.median(dist[name]),
+               "train_dist_nearest": evaluate.median(train_dist), "p_farther": ft["p_farther"],
                "farther_than_training": ft["farther"],
                "note": "held-out checkpoint of each unseen task (distance: to the nearest seen one)"
                if name == "original" else ""}
@@ -235,18 +241,29 @@ def distance_figure(by_zoo: dict):
 
 def bench(zoo, preset, *, methods=None, name: str | None = None, seed: int = 0, n: int | None = None,
           memory: bool = True, progress: bool = True):
-    """The leaderboard of one zoo written as reports/bench__<name>.{json,md} + figures; returns the Report."""
+    """The leaderboard of one zoo written as reports/bench__<name>.{json,md} + figures; returns the Report.
+
+    Each generated set it scores is saved in the zoo format under reports/bench__<name>_sets/<method>/ (weights,
+    per-model accuracy, generator config and seed), so every number in the report can be recomputed from files."""
+    from . import io
     from .reporting import Report
 
     name = name or (zoo.path.name if zoo.path is not None else zoo.label)
+    folder = io.reports_dir() / f"bench__{name}_sets"
     report = Report(f"bench__{name}", preset, config={"zoo": str(zoo.path), "fingerprint": zoo.fingerprint(),
-                                                      "methods": methods, "seed": seed})
+                                                      "methods": methods, "seed": seed, "sets": str(folder)})
+    generated: dict = {}
     rows, points = leaderboard(zoo, preset, methods=methods, label=name, seed=seed, n=n, memory=memory,
-                               progress=progress)
+                               progress=progress, sets=generated)
+    for m, flat in generated.items():
+        out = zoo.generated(flat, seed=seed, accuracies=points[m]["acc"] / 100)
+        out.manifest["generated"].update(generator=m, preset=preset.name)
+        out.save(folder / m)
     report.table("leaderboard", rows, note="ratio: mean accuracy / the originals' mean; max_iou and dist_nearest: "
                  "to the nearest training checkpoint (originals: to another one); noise_iou_at_accuracy: the noise "
                  "sweep's max IoU at the method's accuracy; more_novel_than_noise: the 95 % bootstrap interval of "
-                 "iou_margin is below 0; farther_than_training: one-sided Mann-Whitney p < 0.05.")
+                 "iou_margin is below 0; farther_than_training: one-sided Mann-Whitney p < 0.05. Medians are ordinary "
+                 "medians (the mean of the two middle values for an even count).")
     report.table("winners", winners(rows))
     report.table("verdicts", [{"method": r["method"], "verdict": verdict_line(r)} for r in rows
                               if r["kind"] in ("generator", "baseline")])
@@ -257,32 +274,61 @@ def bench(zoo, preset, *, methods=None, name: str | None = None, seed: int = 0, 
     return report
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line on stderr naming the value and what is accepted, exit status 2 (no traceback)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give the number of models per set (≥ 1)")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} models per set; give at least 1 (or leave --n out for the "
+                                         f"preset's audit_n)")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
-    from . import presets
+    from . import io, presets
     from .zoo import Zoo
 
-    ap = argparse.ArgumentParser(prog="python -m workbench.bench",
-                                 description="Leaderboard and memorisation audit of every method on one zoo folder")
+    ap = _Parser(prog="python -m workbench.bench",
+                 description="Leaderboard and memorisation audit of every method on one zoo folder")
     ap.add_argument("--zoo", required=True, help="a zoo folder (manifest.json + params.safetensors), e.g. from "
                     "Zoo.from_state_dicts(...).save(PATH) or collect(...)")
-    ap.add_argument("--methods", default="", help="comma-separated registered methods (default: all of them)")
+    ap.add_argument("--methods", default="", help="comma-separated registered methods (default: all of them): "
+                    + ", ".join(available_generators()))
     ap.add_argument("--preset", default="small", help="smoke | small | paper (generator sizes and training steps)")
-    ap.add_argument("--n", type=int, default=None, help="models per set (default: the preset's audit_n)")
+    ap.add_argument("--n", type=_positive, default=None, help="models per set (default: the preset's audit_n)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--name", default=None, help="report name (default: the zoo's label)")
+    ap.add_argument("--name", default=None, help="report name (default: the zoo's folder name)")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement (a process per method)")
     a = ap.parse_args(argv)
+    # every argument is checked before anything is trained or written
+    if a.preset not in presets.PRESETS:
+        ap.error(f"--preset {a.preset!r} is not a preset; accepted: {', '.join(presets.PRESETS)}")
+    methods = [m.strip() for m in a.methods.split(",") if m.strip()] or None
+    unknown = [m for m in methods or [] if m not in available_generators()]
+    if unknown:
+        ap.error(f"--methods: unknown {', '.join(map(repr, unknown))}; registered: {', '.join(available_generators())}")
     if not (Path(a.zoo) / "manifest.json").exists():
         ap.error(f"--zoo {a.zoo}: no manifest.json there; make a zoo with Zoo.from_state_dicts(...).save(PATH) or "
                  f"workbench.zoo.collect(...)")
-    zoo = Zoo.load(a.zoo)
-    methods = [m.strip() for m in a.methods.split(",") if m.strip()] or None
+    try:
+        zoo = Zoo.load(a.zoo)
+        zoo.dataset()
+    except (ValueError, KeyError, FileNotFoundError) as exc:   # a pickle, shapes that disagree, NaN, missing data
+        ap.error(f"--zoo {a.zoo}: {str(exc).strip(chr(34) + chr(39))}")
     report = bench(zoo, presets.get(a.preset), methods=methods, name=a.name, seed=a.seed, n=a.n,
                    memory=not a.no_memory)
     for r in report.tables["verdicts"]:
         print(r["verdict"])
-    from . import io
-    print(f"wrote {io.reports_dir() / (report.notebook + '.md')}")
+    print(f"wrote {io.reports_dir() / (report.notebook + '.md')} and the generated sets under "
+          f"{report.config['sets']}")
     return 0
 
 

@@ -66,10 +66,16 @@ def accuracy(zoo, params, X: torch.Tensor, y: torch.Tensor, **kw) -> torch.Tenso
     return (pred == y.expand_as(pred)).float().mean(1)
 
 
+def median(x: torch.Tensor) -> float:
+    """The ordinary median (the mean of the two middle values for an even count; NaNs ignored). torch's
+    `median()` returns the lower of the two, which the reports once printed as "median"."""
+    return torch.nanquantile(torch.as_tensor(x, dtype=torch.float64).reshape(-1), 0.5).item()
+
+
 def summary(acc: torch.Tensor) -> dict[str, float]:
     """best / mean / median / min / std of accuracies, in percent (the papers' tables)."""
     a = torch.as_tensor(acc, dtype=torch.float64) * 100
-    return {"best": a.max().item(), "mean": a.mean().item(), "median": a.median().item(), "min": a.min().item(),
+    return {"best": a.max().item(), "mean": a.mean().item(), "median": median(a), "min": a.min().item(),
             "std": a.std().item() if a.numel() > 1 else 0.0}
 
 
@@ -324,7 +330,7 @@ def audit(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, n: int
             wrong = wrong_masks(predict(zoo, params, X), y)
             iou = max_iou(wrong, wrong_o)
             dist = pairwise_distances(params.double() / scale, z_orig).min(1).values
-        within = nearest_other(params.double() / scale).nanmedian().item()   # a set that is one net repeated: 0
+        within = median(nearest_other(params.double() / scale))   # a set that is one net repeated: 0
         points[name] = {"kind": kind, "acc": (~wrong).double().mean(1) * 100, "iou": iou.double(), "dist": dist,
                         "within": within}
     orig = points["original"]
@@ -336,7 +342,7 @@ def audit(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, n: int
         row = {"method": name, "kind": p["kind"], "n": len(p["acc"]), **{k: s[k] for k in ("best", "mean", "median", "min")},
                "ratio": s["mean"] / orig_mean, "best_ratio": s["best"] / orig_mean, "median_ratio": s["median"] / orig_mean,
                "min_ratio": s["min"] / orig_mean, "max_iou": p["iou"].nanmean().item(),
-               "dist_nearest": p["dist"].nanmedian().item(), "train_dist_nearest": orig["dist"].nanmedian().item(),
+               "dist_nearest": median(p["dist"]), "train_dist_nearest": median(orig["dist"]),
                "dist_within": p["within"]}
         if p["kind"] in ("baseline", "generator") and noise:
             nt = novelty_test(p["acc"], p["iou"], noise, boot=boot, seed=seed + i)

@@ -37,6 +37,11 @@ def zoos_dir() -> Path:
     return _env_dir("WORKBENCH_ZOOS", "zoos")
 
 
+def saves_dir() -> Path:
+    """Where the demo's *Save* writes generated nets (git-ignored): `saves/` or $WORKBENCH_SAVES."""
+    return _env_dir("WORKBENCH_SAVES", "saves")
+
+
 def data_dir() -> Path:
     """Local root for downloaded datasets (MNIST, SVHN, CIFAR-10, text files): `data/` or $WORKBENCH_DATA."""
     return _env_dir("WORKBENCH_DATA", "data")

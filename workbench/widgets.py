@@ -1,7 +1,7 @@
 """Generate a network on a click: pick a method and what to generate, press *Generate*, see the net evaluated.
 
     from workbench.widgets import Demo
-    demo = Demo("small")          # generators are trained on first use (progress bar), then reloaded from the cache
+    demo = Demo()                 # preset "small": its generators are trained once (progress bar), then cached
     demo.ui                       # in JupyterLab: the widget; headless: set values and call demo.generate()
 
 Methods:
@@ -11,29 +11,41 @@ Methods:
   NeuroGen            an instruction text; the same CNN-s zoo as RPG's
   IGPG                an architecture and a dataset of the preset's collection (seen or held out)
 Every result shows the accuracy, the confusion matrix, the head weights beside the nearest training checkpoint's,
-and the novelty numbers of the memorisation audit. *Save* writes the net as a zoo folder (safetensors + manifest).
+and the novelty numbers of the memorisation audit. *Save* writes the net as a zoo folder (safetensors + manifest)
+under saves/ (git-ignored; $WORKBENCH_SAVES). The generators of the methods in `prepare` are made ready when the
+demo is built, so a click costs only generating and evaluating one net.
 """
 from __future__ import annotations
 
+import contextlib
 import time
+import warnings
 from pathlib import Path
 
 import torch
 
-from . import evaluate, experiments, plots, presets
+from . import evaluate, experiments, io, plots, presets
 from .nets import head_name
 
 METHODS = {"RPG · binary task": "rpg_task", "RPG · zoo": "rpg", "NeuroGen": "neurogen", "IGPG": "igpg"}
+READY = ("rpg_task", "rpg", "neurogen")     # trained (or loaded) when the demo opens; IGPG on first choice
 
 
 class Demo:
-    def __init__(self, preset="smoke", *, seed: int = 0):
+    def __init__(self, preset="small", *, seed: int = 0, prepare: tuple[str, ...] = READY):
         import ipywidgets as W
 
+        if isinstance(preset, str) and preset not in presets.PRESETS:
+            raise ValueError(f"Demo({preset!r}): unknown preset; accepted: {', '.join(presets.PRESETS)}")
         self.preset = presets.get(preset) if isinstance(preset, str) else preset
+        unknown = [m for m in prepare if m not in METHODS.values()]
+        if unknown:
+            raise ValueError(f"Demo(prepare={unknown}): unknown methods; accepted: {', '.join(METHODS.values())}")
         self._cache: dict = {}
         self._refs: dict = {}
         self.last: dict | None = None
+        self.warnings: list[str] = []    # library warnings raised while generators were made (kept, not printed)
+        self.error: Exception | None = None
         self.method = W.Dropdown(options=list(METHODS.items()), value="rpg_task", description="method")
         self.classes = [W.Checkbox(value=c % 2 == 1, description=str(c), indent=False,
                                    layout=W.Layout(width="44px")) for c in range(10)]
@@ -43,12 +55,14 @@ class Demo:
         self.dataset = W.Dropdown(options=[], description="dataset")
         self.seed = W.IntText(value=seed, description="seed", layout=W.Layout(width="160px"))
         self.generate_button = W.Button(description="Generate", button_style="primary", icon="play")
-        self.save_path = W.Text(value="", placeholder="generated/<method>-seed<seed>", description="save to")
+        self.save_path = W.Text(value="", placeholder=f"{io.saves_dir()}/<method>-seed<seed>", description="save to",
+                                layout=W.Layout(width="460px"))
         self.save_button = W.Button(description="Save", icon="save", disabled=True)
+        self.banner = W.HTML(value=f"preset <b>{self.preset.name}</b>: {self.preset.purpose}")
         self.status = W.HTML(value="")
         self.accuracy = W.HTML(value="")
         self.novelty = W.HTML(value="")
-        self.out = W.Output()            # progress of a generator trained on first use
+        self.out = W.Output()            # progress of a generator being trained; cleared when it is ready
         self.image = W.Image(format="png", layout=W.Layout(max_width="1100px"))   # confusion + head heatmaps
         self._boxes = {"rpg_task": W.HBox(self.classes), "neurogen": self.instruction,
                        "igpg": W.HBox([self.arch, self.dataset]), "rpg": W.HTML("one CNN-s of the last-epoch zoo")}
@@ -56,16 +70,26 @@ class Demo:
         self.method.observe(lambda _: self._show_choice(), names="value")
         self.generate_button.on_click(lambda _: self._run(self.generate))
         self.save_button.on_click(lambda _: self._run(self.save))
-        self.ui = W.VBox([W.HBox([self.method, self.seed]), self.choice,
+        self.ui = W.VBox([self.banner, W.HBox([self.method, self.seed]), self.choice,
                           W.HBox([self.generate_button, self.save_path, self.save_button]),
                           self.status, self.accuracy, self.novelty, self.image, self.out])
+        for m in prepare:
+            self._setup(m)
+        self.status.value = f"ready: {', '.join(prepare) or 'nothing trained yet'} · pick a method and press Generate"
 
     # ---- what to generate ------------------------------------------------------------------------------------
     def _show_choice(self):
+        """A new method: its inputs are shown and the previous method's result is cleared (never shown under
+        another method's name)."""
         m = self.method.value
+        self.choice.children = [self._boxes[m]]
+        self.last = None
+        self.accuracy.value = self.novelty.value = ""
+        self.image.value = b""
+        self.save_button.disabled = True
+        self.status.value = f"<b>{m}</b>: press Generate"
         if m == "igpg" and not self.arch.options:
             self._run(lambda: self._setup("igpg"))
-        self.choice.children = [self._boxes[m]]
 
     def code(self) -> torch.Tensor:
         """The 10-bit task code of the ticked classes."""
@@ -80,26 +104,40 @@ class Demo:
             return self._cache[m]
         p = self.preset
         self.status.value = f"<b>{m}</b>: loading or training its generator (first use; progress below) ..."
-        with self.out:
-            if m == "rpg_task":
-                zoo = p.zoo("tasks")
-                gen, info, seen, _ = experiments.task_generator(zoo, p)
-                ref = zoo.subset(seen)
-            elif m == "igpg":
-                col = p.load_collection()
-                gen, info = experiments.trained("igpg", col, p)
-                self.arch.options = list(col.archs)
-                self.dataset.options = list(col.datasets)
-                zoo = ref = None
-                self._cache[m] = {"gen": gen, "col": col, "info": info}
-                return self._cache[m]
-            else:
-                zoo = p.zoo("last_epoch", "cnn_s")
-                gen, info = experiments.trained(m, zoo, p)
-                ref = zoo
-        gen.eval()
-        self._cache[m] = {"gen": gen, "zoo": zoo, "ref": ref, "info": info}
+        with self._quiet():
+            self._cache[m] = self._build(m, p)
         return self._cache[m]
+
+    @contextlib.contextmanager
+    def _quiet(self):
+        """Progress bars of a generator being made show in the output area and are cleared once it is ready;
+        library warnings raised meanwhile are kept on `demo.warnings`, not printed under the widget."""
+        with self.out, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield
+            finally:
+                self.warnings += [str(w.message) for w in caught]
+        self.out.clear_output()
+
+    def _build(self, m: str, p) -> dict:
+        """The generator of method m (trained, or reloaded from experiments' cache) and its reference zoo."""
+        if m == "rpg_task":
+            zoo = p.zoo("tasks")
+            gen, info, seen, _ = experiments.task_generator(zoo, p)
+            ref = zoo.subset(seen)
+        elif m == "igpg":
+            col = p.load_collection()
+            gen, info = experiments.trained("igpg", col, p)
+            self.arch.options = list(col.archs)
+            self.dataset.options = list(col.datasets)
+            return {"gen": gen.eval(), "col": col, "info": info}
+        else:
+            zoo = p.zoo("last_epoch", "cnn_s")
+            gen, info = experiments.trained(m, zoo, p)
+            ref = zoo
+        self._reference(ref, zoo.dataset().X_test)           # the training checkpoints' predictions, once
+        return {"gen": gen.eval(), "zoo": zoo, "ref": ref, "info": info}
 
     # ---- generate, evaluate, show -------------------------------------------------------------------------------
     def generate(self) -> dict:
@@ -157,7 +195,7 @@ class Demo:
         if key not in self._refs:
             scale = evaluate.key_scale(ref).double()
             self._refs[key] = (evaluate.predict(ref, ref.flat, X), scale,
-                               evaluate.nearest_other(ref.flat.double() / scale).median().item())
+                               evaluate.median(evaluate.nearest_other(ref.flat.double() / scale)))
         return self._refs[key]
 
     def _show(self, zoo, ref, flat, near):
@@ -172,8 +210,9 @@ class Demo:
         gen_w, ref_w = gen_w.numpy(), ref_w.numpy()
         ax[0].imshow(conf, cmap="Blues")
         for i in range(conf.shape[0]):
-            for j in range(conf.shape[1]):
-                ax[0].text(j, i, int(conf[i, j]), ha="center", va="center", fontsize=6)
+            for j in range(conf.shape[1]):                  # white on dark cells, dark on light: readable counts
+                ax[0].text(j, i, int(conf[i, j]), ha="center", va="center", fontsize=10 if len(conf) <= 4 else 8,
+                           color="white" if conf[i, j] > conf.max() / 2 else "#222")
         ax[0].set(title="confusion", xlabel="predicted", ylabel="true", xticks=range(conf.shape[0]),
                   yticks=range(conf.shape[0]))
         lim = float(max(abs(gen_w).max(), abs(ref_w).max())) or 1.0
@@ -195,7 +234,7 @@ class Demo:
         if self.last is None:
             raise RuntimeError("nothing generated yet: press Generate first")
         L = self.last
-        folder = Path(folder or self.save_path.value or f"generated/{L['method']}-seed{L['seed']}")
+        folder = Path(folder or self.save_path.value or io.saves_dir() / f"{L['method']}-seed{L['seed']}")
         one = L["zoo"].generated(L["flat"], generator=L["gen"], seed=L["seed"],
                                  codes=None if L["code"] is None else L["code"][None])
         path = one.save(folder)

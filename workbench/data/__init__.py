@@ -61,8 +61,11 @@ class Dataset:
                 "kind": self.kind, "synthetic": self.synthetic, **self.meta}
 
     def fingerprint(self) -> str:
-        """A short hash of the tensors and the name: equal datasets, equal fingerprints."""
+        """A short hash of the tensors, the name and the description (kind, classes, metadata such as the
+        tokenizer): equal datasets, equal fingerprints; the same ids read by another tokenizer differ."""
         h = hashlib.sha1(self.name.encode())
+        h.update(json.dumps([self.kind, self.num_classes, self.synthetic, self.meta], sort_keys=True,
+                            default=io._json_default).encode())
         for t in (self.X_train, self.y_train, self.X_test, self.y_test):
             h.update(str((t.dtype, tuple(t.shape))).encode())
             h.update(t.contiguous().numpy().tobytes())
@@ -96,7 +99,7 @@ def available_datasets() -> list[str]:
 
 
 def from_tensors(name: str, X, y, *, test_fraction: float = 0.2, seed: int = 0, num_classes: int | None = None,
-                 kind: str = "auto", standardize: bool = True) -> Dataset:
+                 kind: str = "auto", standardize: bool = True, tokenizer: str | None = None) -> Dataset:
     """Bring your own: any (X, y) — torch or numpy — becomes a Dataset with a deterministic stratified split.
 
     kind "auto" reads it from X: [N, C, S, S] is an image set (image nets read C and S from it), a floating (or
@@ -104,7 +107,9 @@ def from_tensors(name: str, X, y, *, test_fraction: float = 0.2, seed: int = 0, 
     kind="tabular" takes integer features as numbers instead. Features become float32 (numpy's and
     scikit-learn's float64 included) and, with `standardize` (default, like the built-in datasets), are z-scored
     with the *train* split's statistics: per channel for images, per feature for tabular data. `describe()` says
-    which of these happened.
+    which of these happened. Token ids name the `tokenizer` that made them: "minilm" (MiniLM's wordpiece ids, the
+    vocabulary of text nets with embedding="minilm" and of NeuroGen's MiniLM backbone) or "words" (an own
+    vocabulary); raw strings go through `from_texts`, which tokenizes them.
     """
     from .vision import _standardise, stratified_split
 
@@ -131,6 +136,11 @@ def from_tensors(name: str, X, y, *, test_fraction: float = 0.2, seed: int = 0, 
             raise ValueError(f"from_tensors({name!r}): token ids must be integers, got {X.dtype}")
         X = X.long()
         meta["vocab_size"] = int(X.max()) + 1
+        if tokenizer is not None:
+            meta.update(_tokenizer_meta(name, tokenizer, X))
+    elif tokenizer is not None:
+        raise ValueError(f"from_tensors({name!r}): tokenizer={tokenizer!r} is for token ids (kind 'text'), "
+                         f"but X is {kind}")
     elif X.dtype != torch.float32:
         meta["dtype"] = f"{str(X.dtype).replace('torch.', '')} -> float32"
         X = X.float()
@@ -146,6 +156,65 @@ def from_tensors(name: str, X, y, *, test_fraction: float = 0.2, seed: int = 0, 
             meta["standardize"] = f"z-score per {'channel' if kind == 'image' else 'feature'}, train-split statistics"
     return Dataset(name, X_train.contiguous(), y[tr], X_test.contiguous(), y[te], num_classes or int(y.max()) + 1,
                    kind=kind, meta=meta)
+
+
+TOKENIZERS = ("minilm", "words")
+
+
+def _tokenizer_meta(name: str, tokenizer: str, X: torch.Tensor, vocab_size: int | None = None) -> dict:
+    from ..nets.text import MINILM_SHAPE
+
+    if tokenizer not in TOKENIZERS:
+        raise ValueError(f"{name!r}: unknown tokenizer {tokenizer!r}; accepted: {', '.join(TOKENIZERS)}")
+    vocab = MINILM_SHAPE[0] if tokenizer == "minilm" else (vocab_size or int(X.max()) + 1)
+    if X.numel() and (X.min() < 0 or X.max() >= vocab):
+        raise ValueError(f"{name!r}: token ids must lie in [0, {vocab}) for tokenizer {tokenizer!r}, got "
+                         f"[{int(X.min())}, {int(X.max())}]")
+    return {"tokenizer": tokenizer, "vocab_size": vocab}
+
+
+def from_texts(name: str, texts, labels, *, tokenizer: str = "minilm", max_len: int = 48, vocab_size: int = 5000,
+               test_fraction: float = 0.2, seed: int = 0) -> Dataset:
+    """Your own labelled text -> a text Dataset of fixed-length token ids (0 = pad), split stratified by `seed`.
+
+    tokenizer "minilm": MiniLM's wordpiece ids (vocabulary 30,522; what text nets with embedding="minilm" and
+    NeuroGen's MiniLM backbone read); "words": an own vocabulary of the `vocab_size` most frequent words of the
+    *train* split (1 = unknown). labels: class indices, or strings (sorted; `meta["labels"]` keeps the names).
+    `describe()` records the tokenizer, vocabulary and length, and the fingerprint covers them.
+    """
+    from .text import build_vocab, encode, minilm_ids
+    from .vision import stratified_split
+
+    if tokenizer not in TOKENIZERS:
+        raise ValueError(f"from_texts({name!r}): unknown tokenizer {tokenizer!r}; accepted: {', '.join(TOKENIZERS)}")
+    texts, labels = list(texts), list(labels)
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise ValueError(f"from_texts({name!r}): texts[{bad}] is {type(texts[bad]).__name__}, not a string")
+    if len(texts) != len(labels) or not texts:
+        raise ValueError(f"from_texts({name!r}): {len(texts)} texts but {len(labels)} labels; give one label per text")
+    if max_len < 1:
+        raise ValueError(f"from_texts({name!r}): max_len must be ≥ 1 tokens, got {max_len}")
+    meta = {"source": "from_texts", "split": f"stratified, test_fraction={test_fraction}, seed={seed}",
+            "max_len": max_len}
+    if all(isinstance(v, str) for v in labels):
+        names = sorted(set(labels))
+        meta["labels"] = names
+        y = torch.tensor([names.index(v) for v in labels], dtype=torch.long)
+    else:
+        y = torch.as_tensor(labels)
+        if y.is_floating_point() and not torch.equal(y, y.round()):
+            raise ValueError(f"from_texts({name!r}): labels must be class indices or strings")
+        y = y.long()
+    tr, te = stratified_split(y, test_fraction, seed)
+    train, test = [texts[i] for i in tr.tolist()], [texts[i] for i in te.tolist()]
+    if tokenizer == "minilm":
+        X_train, X_test = minilm_ids(train, max_len), minilm_ids(test, max_len)
+    else:
+        vocab = build_vocab(train, vocab_size)
+        X_train, X_test = encode(train, vocab, max_len), encode(test, vocab, max_len)
+    meta.update(_tokenizer_meta(name, tokenizer, torch.cat([X_train, X_test]), vocab_size))
+    return Dataset(name, X_train, y[tr], X_test, y[te], int(y.max()) + 1, kind="text", meta=meta)
 
 
 def _infer_kind(name: str, X: torch.Tensor) -> str:

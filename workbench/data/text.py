@@ -84,7 +84,8 @@ def _make(name, tr, te, num_classes, cfg, synthetic=False, **meta) -> Dataset:
                                                   "tokenizer": "minilm", **meta})
     vocab = build_vocab(xt, cfg.vocab_size)
     return Dataset(name, encode(xt, vocab, cfg.max_len), yt, encode(xe, vocab, cfg.max_len), ye, num_classes,
-                   kind="text", synthetic=synthetic, meta={"vocab_size": cfg.vocab_size, "max_len": cfg.max_len, **meta})
+                   kind="text", synthetic=synthetic, meta={"vocab_size": cfg.vocab_size, "max_len": cfg.max_len,
+                                                  "tokenizer": "words", **meta})
 
 
 def _split(texts: list[str], labels: list[int], test_fraction: float, seed: int):
