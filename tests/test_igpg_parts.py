@@ -9,7 +9,9 @@ from workbench.tokenizers import Tokenizer
 from workbench.train import TrainConfig, fit, sampler
 from workbench.zoo import Zoo
 
-THRESHOLD_VQ = 0.5   # measured: see benchmarks/test_margins.py
+# after/before reconstruction, measured (benchmarks/test_margins.py, seeds 0-2 x ATEN_CPU_CAPABILITY default/avx2):
+# 0.300 0.245 0.235 / 0.219 0.428 0.259 -- the worst (0.428) keeps a 2.1x margin below 0.9; 400 steps were worse (0.51)
+THRESHOLD_VQ = 0.9
 
 
 def _zoo(n=4, seed=0, **kw):
@@ -113,6 +115,7 @@ def test_prior_learns_windows_of_a_long_sequence_conditioned_on_its_prefix(seed,
              "data": torch.stack([data[i] for i, _ in rows]), "arch": torch.stack([arch[i] for i, _ in rows])}
     fit(prior, sampler(batch, 16, seed=seed), TrainConfig(steps=250, lr=3e-3, device="cpu", seed=seed), progress=False)
     out = prior.generate(data, arch, 30, window=W, overlap=6, top_k=1)
+    # measured 1.000 on seeds 0-2 x default/avx2: (1 - 1/16) / (0.5 - 1/16) = 2.1x above chance vs the threshold
     match = measured("greedy_code_match", (out == seqs).float().mean(), 0.5, "higher", chance=1 / 16)
     assert match > 0.5                                                # each prefix writes its own sequence back
 

@@ -57,7 +57,8 @@ def test_stage_one_pulls_the_generated_vector_to_the_references(ref, measured):
     before = ((gen.raw(GENERIC_INSTRUCTION, None) - ref_z) ** 2).mean().item()
     gen.fit(ref, TrainConfig(steps=1, device="cpu"), progress=False)
     after = ((gen.raw(GENERIC_INSTRUCTION, None) - ref_z) ** 2).mean().item()
-    assert measured("mse_after_over_before", after / before, 0.5) < 0.5
+    # measured 0.355 on seeds 0-2 x default/avx2 (the generator seeds itself): 2.1x below the threshold
+    assert measured("mse_after_over_before", after / before, 0.75) < 0.75
 
 
 @pytest.mark.parametrize("backbone", ["tiny-gpt2", "tiny-qwen2"])

@@ -22,8 +22,9 @@ def test_last_epoch_zoo_layout_and_accuracy(tmp_path, seed, measured):
     m = json.loads((tmp_path / "z" / io.MANIFEST_FILE).read_text())
     assert m["net"] == "mlp" and m["dataset"] == "digits" and len(m["checkpoints"]) == 4
     assert [c["step"] for c in m["checkpoints"]] == sorted(c["step"] for c in m["checkpoints"])
-    worst = measured("min_accuracy", min(c["test_accuracy"] for c in m["checkpoints"]), 0.5, "higher", chance=0.1)
-    assert 0.5 < worst and all(c["test_accuracy"] <= 1 for c in m["checkpoints"])    # digits MLP learns
+    # measured 0.808 0.855 0.841 (seeds 0-2, same under default and avx2): 2.4x above chance vs the threshold
+    worst = measured("min_accuracy", min(c["test_accuracy"] for c in m["checkpoints"]), 0.4, "higher", chance=0.1)
+    assert 0.4 < worst and all(c["test_accuracy"] <= 1 for c in m["checkpoints"])    # digits MLP learns
     assert zoo.flat.shape == (4, 64 * 16 + 16 + 16 * 10 + 10)
     # the recorded accuracy equals a plain torch evaluation of the rebuilt net
     ds = zoo.dataset()
@@ -59,6 +60,7 @@ def test_tasks_zoo_heads_on_shared_backbone(tmp_path, seed, measured):
     assert head.sum() == 16 * 2 + 2
     assert torch.equal(zoo.flat[0, ~head], zoo.flat[5, ~head])     # backbone shared
     assert not torch.equal(zoo.flat[0, head], zoo.flat[5, head])   # heads differ per task
+    # measured 0.142 0.170 0.187 above majority (seeds 0-2, default = avx2) vs 0.060 required: 2.4x
     assert _above_majority(zoo, measured) > 0.2 * _gap(zoo)    # every head beats its task's majority class
 
 
@@ -67,6 +69,7 @@ def test_bring_your_own_tensors(tmp_path, blobs, seed, measured):
                   seed=seed)
     zoo = collect(r, tmp_path / "b", data=blobs)
     assert zoo.manifest["dataset"] == "blobs" and zoo.net_kwargs["image_size"] == 3
+    # measured 1.000 on seeds 0-2 x default/avx2: 2.5x above chance vs the threshold
     assert measured("min_accuracy", zoo.accuracies.min(), 0.6, "higher", chance=1 / 3) > 0.6
 
 
@@ -159,7 +162,7 @@ def test_tasks_zoo_whole_nets(tmp_path, seed, measured):
     zoo = collect(ZooRecipe(recipe="tasks", n_tasks=3, n_unseen=1, head_only=False, seed=seed, **DIGITS), tmp_path / "t")
     head = zoo.head_mask()
     assert len(zoo) == 3 and not torch.equal(zoo.flat[0, ~head], zoo.flat[1, ~head])  # every net trained on its own
-    assert _above_majority(zoo, measured) > 0.2 * _gap(zoo)
+    assert _above_majority(zoo, measured) > 0.2 * _gap(zoo)   # measured 0.290 0.315 0.301 vs 0.080 required: 3.6x
 
 
 def _majority(zoo) -> torch.Tensor:
