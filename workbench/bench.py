@@ -40,6 +40,11 @@ def run_method(name: str, zoo, preset, *, n: int, seed: int = 0, memory: bool = 
     return flat, out
 
 
+def unknown_methods(methods) -> list[str]:
+    """The names in `methods` that no generator is registered under (the library and the CLI refuse them)."""
+    return [m for m in methods or [] if m not in available_generators()]
+
+
 def leaderboard(zoo, preset, *, methods: list[str] | None = None, label: str | None = None, seed: int = 0,
                 n: int | None = None, memory: bool = True, progress: bool = True,
                 sets: dict | None = None) -> tuple[list[dict], dict]:
@@ -47,7 +52,7 @@ def leaderboard(zoo, preset, *, methods: list[str] | None = None, label: str | N
     (default: every registered one); a method that does not apply gets a row with its reason in `note`.
     `sets`, if given, receives each method's generated set ([n, D], zoo layout) by name."""
     methods = list(methods or available_generators())
-    unknown = [m for m in methods if m not in available_generators()]
+    unknown = unknown_methods(methods)
     if unknown:
         raise KeyError(f"unknown methods {unknown}; registered: {', '.join(available_generators())}")
     if n is not None and (not isinstance(n, int) or n < 1):
@@ -312,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.preset not in presets.PRESETS:
         ap.error(f"--preset {a.preset!r} is not a preset; accepted: {', '.join(presets.PRESETS)}")
     methods = [m.strip() for m in a.methods.split(",") if m.strip()] or None
-    unknown = [m for m in methods or [] if m not in available_generators()]
+    unknown = unknown_methods(methods)
     if unknown:
         ap.error(f"--methods: unknown {', '.join(map(repr, unknown))}; registered: {', '.join(available_generators())}")
     if not (Path(a.zoo) / "manifest.json").exists():

@@ -196,8 +196,9 @@ SMOKE_NEUROGEN = {"stage1_steps": 10, "context_samples": 4, "task_batch": 32, "p
                   "proj_hidden": 32, "lora_r": 2}
 
 PRESETS: dict[str, Preset] = {
-    "smoke": Preset(name="smoke", purpose="a CI setting: every notebook in seconds; its generators train for a few steps "
-                    "and write near-chance nets. For real nets use the small preset.", dataset_kwargs={"max_train": 500, "max_test": 200}, zoo_nets=("cnn_s", "mlp"),
+    "smoke": Preset(name="smoke", purpose="a CI setting: every notebook in seconds; its generators train for a few "
+                    "steps and write near-chance nets. For real nets use the small preset.",
+                    dataset_kwargs={"max_train": 500, "max_test": 200}, zoo_nets=("cnn_s", "mlp"),
                     epochs=2, n_checkpoints=5, n_seeds=3, n_tasks=24, n_unseen=4, head_epochs=2, n_eval=4,
                     rpg=SMOKE_RPG, rpg_token_size=32, rpg_max_tokens=64, rpg_diffusion_values=64 * 32, rpg_steps=20,
                     pdiff={"enc_channels": [4, 8], "channels": [8, 16, 8], "ae_steps": 20}, pdiff_steps=20, pdiff_batch=4,
@@ -216,14 +217,16 @@ PRESETS: dict[str, Preset] = {
     # minutes -- measured on the MLP zoo: 400 steps of the paper's U-Net reach 91.4 % (originals 94.3), 800 steps of
     # this one 94.4 (and generate 3x faster).
     "small": Preset(name="small", purpose="CPU minutes on real offline data (mnist5k): generators trained to the "
-                    "reports' settings, trained once and cached.", net_kwargs={"mlp": {"hidden": [256]}}, rpg={"channels": [16, 32, 64, 32, 16]},
+                    "reports' settings, trained once and cached.",
+                    net_kwargs={"mlp": {"hidden": [256]}}, rpg={"channels": [16, 32, 64, 32, 16]},
                     rpg_steps=800,
                     pdiff={"enc_channels": [8, 16, 32, 64, 64, 64], "channels": [16, 32, 64, 32, 16], "ae_steps": 600},
                     # measured (reports/03): 1.8 s per p-diff step on the 204k-param MLP, ~35 min for its 2 x 600 steps, so p-diff stops at LeNet-5
                     pdiff_steps=600, pdiff_batch=16, pdiff_max_params=60_000, collection=SMALL_COLLECTION,
                     igpg=SMALL_IGPG, igpg_steps=2000, igpg_batch=32, igpg_n=5, igpg_ablation=SMALL_IGPG_ABLATION),
     # CIFAR-10 binary release under $WORKBENCH_DATA/cifar10; RPG's CNN-s/CNN-m protocol (SGD 1e-2, 50 epochs, 50 ckpts).
-    "paper": Preset(name="paper", purpose="the papers' settings (CIFAR-10 on disk, GPU hours).", dataset="cifar10", zoo_nets=("cnn_s", "cnn_m", "resnet"), epochs=50,
+    "paper": Preset(name="paper", purpose="the papers' settings (CIFAR-10 on disk, GPU hours).", dataset="cifar10",
+                    zoo_nets=("cnn_s", "cnn_m", "resnet"), epochs=50,
                     n_checkpoints=50, n_seeds=10, head_epochs=20,
                     # RPG's small-net settings: token 256, d_model 256, 30k steps, lr 1e-4, batch 8, ε-prediction
                     rpg={"prediction": "eps"}, rpg_steps=30_000, rpg_lr=1e-4, pdiff_steps=8000, ablation_steps=30_000),
