@@ -120,6 +120,48 @@ def test_prior_learns_windows_of_a_long_sequence_conditioned_on_its_prefix(seed,
     assert match > 0.5                                                # each prefix writes its own sequence back
 
 
+def test_prior_trains_every_window_generation_reads_so_a_memorised_prior_writes_its_sequence_back():
+    # T - W = 22 is not a multiple of W / 2 = 6: generation's last window starts at 24, which a window list of
+    # multiples of W / 2 plus T - W never trains (the bug this guards against: the classifier head came out wrong)
+    W, T = 12, 34
+    prior = _prior(seed=0).train()
+    g = torch.Generator().manual_seed(0)
+    seqs = torch.randint(0, 16, (2, T), generator=g)
+    data, arch = torch.randn(2, 6, generator=g), torch.randn(2, 5, generator=g)
+    plan = prior.blocks(T)
+    assert [o for o, _, _ in plan] == [0, 6, 12, 18, 24] and sum(n for _, _, n in plan) == T
+    w = prior.windows(seqs)
+    assert sorted(set(w["offset"].tolist())) == [o for o, _, _ in plan]                  # every generation context
+    assert not w["valid"][w["offset"] == 24][:, T - 24:].any()                           # the net ends inside it
+    batch = {**{k: w[k] for k in ("codes", "offset", "valid")}, "data": data[w["row"]], "arch": arch[w["row"]]}
+
+    def stats(model):
+        h = model.teacher_forced(batch)
+        return {"tf_acc": (h["hits"].sum() / h["count"].sum()).item()}
+
+    hist = fit(prior, sampler(batch, 10, seed=0), TrainConfig(steps=600, lr=3e-3, device="cpu"), progress=False,
+               monitor=stats, monitor_every=25, stop=lambda e: e["tf_acc"] >= 1.0)
+    assert hist[-1]["stopped"] == "criterion" and hist[-1]["step"] < 600               # stopped on its criterion
+    out = prior.generate(data, arch, T, temperature=0)
+    # teacher-forced argmax right on every trained position + generation reading only trained contexts = exact copy
+    assert torch.equal(out, seqs)
+
+
+def test_sampling_knobs_greedy_top_k_top_p_and_temperature():
+    from workbench.generators.igpg.prior import _sample
+
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, 9.0]] * 4000)                        # last column: BOS, never drawn
+    g = torch.Generator().manual_seed(0)
+    assert _sample(logits, 0, None, None, g).eq(0).all()                               # greedy
+    assert set(_sample(logits, 1.0, 2, None, g).tolist()) == {0, 1}                    # top-k keeps the 2 best
+    p = torch.tensor([2.0, 1.0, 0.0, -1.0]).softmax(0)                                 # 0.64 0.24 0.09 0.03
+    assert set(_sample(logits, 1.0, None, 0.7, g).tolist()) == {0, 1}                  # nucleus 0.64 + 0.24 >= 0.7
+    cold, hot = (_sample(logits, t, None, None, g).eq(0).float().mean() for t in (0.5, 2.0))
+    assert cold > p[0] > hot                                                           # temperature sharpens / flattens
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        _prior().generate(torch.randn(1, 6), torch.randn(1, 5), 3, temperature=-1)
+
+
 def test_dead_codes_restart_on_encoder_outputs_and_the_restart_is_reproducible():
     torch.manual_seed(0)
     cfg = VQConfig(chunk_size=8, downsample=1, kernel=1, codebook_size=16, code_dim=4, hidden=8, logits="distance",

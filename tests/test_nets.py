@@ -46,3 +46,19 @@ def test_unknown_net_and_bad_kwargs_are_clear():
         create_net("cnn_s", widht=3)
     with pytest.raises(ValueError, match="too small"):
         create_net("cnn_s", image_size=8)
+
+
+def test_batchnorm_recalibration_measures_the_running_statistics_from_data():
+    from workbench.nets import create_net, has_batchnorm, recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    net = create_net("resnet", in_channels=1, image_size=28, num_classes=10, blocks=[1], width=2)
+    X = torch.randn(64, 1, 28, 28) * 3 + 1
+    bn = net[1]
+    bn.running_mean.fill_(7.0), bn.running_var.fill_(0.01)                  # decoded statistics that are far off
+    recalibrate_batchnorm(net, X, batches=1, batch_size=len(X))
+    with torch.no_grad():
+        h = net[0](X[torch.randint(len(X), (len(X),), generator=torch.Generator().manual_seed(0))])
+    assert torch.allclose(bn.running_mean, h.mean((0, 2, 3)), atol=1e-5)   # the batch's own per-channel mean
+    assert not net.training and bn.momentum == 0.1                           # back in eval mode, momentum restored
+    assert has_batchnorm(net) and not has_batchnorm(create_net("cnn_s", in_channels=1, image_size=28, num_classes=10))

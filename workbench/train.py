@@ -132,12 +132,14 @@ def _load_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, device
 
 def fit(model: nn.Module, batches: Callable[[int], dict], cfg: TrainConfig = TrainConfig(), *,
         out: str | Path | None = None, progress: bool = True, log_every: int = 25,
-        monitor: Callable[[nn.Module], dict] | None = None, monitor_every: int = 0) -> list[dict]:
+        monitor: Callable[[nn.Module], dict] | None = None, monitor_every: int = 0,
+        stop: Callable[[dict], bool] | None = None) -> list[dict]:
     """Train `model` (forward(batch) -> scalar loss) for cfg.steps AdamW steps; returns [{step, loss, seconds}].
 
     With `out`, the run checkpoints to out/train_state.safetensors and resumes from it when present.
     With `monitor`, every `monitor_every` steps (and at the end) its dict (e.g. a test accuracy, measured in eval mode
-    without gradients) joins that step's history entry.
+    without gradients) joins that step's history entry; with `stop`, training ends at the first such entry for which
+    stop(entry) is true (entry["stopped"] = "criterion"; a resumed run that had stopped stays stopped).
     """
     dev = resolve_device(cfg.device)
     rank, size = world()
@@ -155,6 +157,8 @@ def fit(model: nn.Module, batches: Callable[[int], dict], cfg: TrainConfig = Tra
     use_amp = cfg.amp and dev.type == "cuda"
     t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
     running = math.nan
+    if history and history[-1].get("stopped"):
+        start = cfg.steps                                  # the checkpoint is of a run that met its criterion
     with tqdm(total=cfg.steps, initial=start, desc=type(model).__name__, disable=None if progress and rank == 0 else True) as bar:
         for step in range(start, cfg.steps):
             draw = step * size + rank                      # = step in a single process
@@ -192,8 +196,14 @@ def fit(model: nn.Module, batches: Callable[[int], dict], cfg: TrainConfig = Tra
                 with torch.no_grad():
                     history[-1].update(monitor(model))
                 model.train()
-            if state is not None and rank == 0 and ((cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0) or step + 1 == cfg.steps):
+                if stop is not None and stop(history[-1]):
+                    history[-1]["stopped"] = "criterion"
+            done = bool(history) and history[-1].get("step") == step + 1 and bool(history[-1].get("stopped"))
+            if state is not None and rank == 0 and ((cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0) or step + 1 == cfg.steps or done):
                 _save_state(state, model, opt, step + 1, history, ema)
+            if done:
+                bar.set_postfix(loss=f"{running:.4f}", stopped="criterion")
+                break
     if size > 1:
         dist.barrier()                                     # the final checkpoint is on disk before any process goes on
     if ema:

@@ -9,7 +9,7 @@ Methods:
                       generator, trained on the seen codes of the task zoo; any code works, seen or not)
   RPG · zoo           one CNN-s of the last-epoch zoo
   NeuroGen            an instruction text; the same CNN-s zoo as RPG's
-  IGPG                an architecture and a dataset of the preset's collection (seen or held out)
+  IGPG                an architecture and a dataset of the preset's collection (seen or held out), a temperature
 Every result shows the accuracy, the confusion matrix, the head weights beside the nearest training checkpoint's,
 and the novelty numbers of the memorisation audit. *Save* writes the net as a zoo folder (safetensors + manifest)
 under saves/ (git-ignored; $WORKBENCH_SAVES). The generators of the methods in `prepare` are made ready when the
@@ -53,6 +53,8 @@ class Demo:
                                       description="instruction", layout=W.Layout(width="560px", height="60px"))
         self.arch = W.Dropdown(options=[], description="architecture")
         self.dataset = W.Dropdown(options=[], description="dataset")
+        self.temperature = W.FloatSlider(value=0.7, min=0.0, max=1.0, step=0.05, description="temperature",
+                                         tooltip="IGPG sampling temperature (0: greedy)")
         self.seed = W.IntText(value=seed, description="seed", layout=W.Layout(width="160px"))
         self.generate_button = W.Button(description="Generate", button_style="primary", icon="play")
         self.save_path = W.Text(value="", placeholder=f"{io.saves_dir()}/<method>-seed<seed>", description="save to",
@@ -65,7 +67,7 @@ class Demo:
         self.out = W.Output()            # progress of a generator being trained; cleared when it is ready
         self.image = W.Image(format="png", layout=W.Layout(max_width="1100px"))   # confusion + head heatmaps
         self._boxes = {"rpg_task": W.HBox(self.classes), "neurogen": self.instruction,
-                       "igpg": W.HBox([self.arch, self.dataset]), "rpg": W.HTML("one CNN-s of the last-epoch zoo")}
+                       "igpg": W.HBox([self.arch, self.dataset, self.temperature]), "rpg": W.HTML("one CNN-s of the last-epoch zoo")}
         self.choice = W.VBox([self._boxes["rpg_task"]])
         self.method.observe(lambda _: self._show_choice(), names="value")
         self.generate_button.on_click(lambda _: self._run(self.generate))
@@ -131,6 +133,7 @@ class Demo:
             gen, info = experiments.trained("igpg", col, p)
             self.arch.options = list(col.archs)
             self.dataset.options = list(col.datasets)
+            self.temperature.value = gen.config.temperature
             return {"gen": gen.eval(), "col": col, "info": info}
         else:
             zoo = p.zoo("last_epoch", "cnn_s")
@@ -156,7 +159,8 @@ class Demo:
             member = s["col"].member(self.arch.value, self.dataset.value)
             zoo = ref = s["col"].zoo(member)
             code = None
-            flat = gen.generate(1, seed=seed, arch=self.arch.value, dataset=self.dataset.value)
+            flat = gen.generate(1, seed=seed, arch=self.arch.value, dataset=self.dataset.value,
+                                temperature=float(self.temperature.value))
         else:
             zoo, ref, code = s["zoo"], s["ref"], None
             kw = {"instruction": self.instruction.value} if m == "neurogen" and self.instruction.value.strip() else {}

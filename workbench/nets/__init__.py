@@ -52,4 +52,32 @@ def head_features(net: nn.Module, X: torch.Tensor, batch_size: int = 1024) -> to
     return torch.cat(store)
 
 
+def has_batchnorm(net: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(net: nn.Module, X: torch.Tensor, *, batches: int = 4, batch_size: int = 256,
+                          seed: int = 0) -> nn.Module:
+    """Re-estimate every BatchNorm's running mean / variance from `batches` random batches of inputs X (their exact
+    average, momentum None), the other weights untouched; returns the net in eval mode. For decoded or generated
+    weights whose statistics are off: a BatchNorm net is very sensitive to them (IGPG's ResNets, notebook 05)."""
+    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return net.eval()
+    if len(X) == 0:
+        raise ValueError("recalibrate_batchnorm needs input batches: X is empty")
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None                              # cumulative average over the batches
+    net.train()
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(batches):
+        net(X[torch.randint(len(X), (min(batch_size, len(X)),), generator=g)])
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+    return net.eval()
+
+
 from . import text, vision  # noqa: E402,F401  (registers the built-in nets)

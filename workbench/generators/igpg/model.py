@@ -5,6 +5,7 @@ over their codes, conditioned on a dataset embedding and an architecture-text em
     igpg = IGPG.from_collection(col, IGPGConfig(...))                 # embeddings from the configured encoders
     igpg.fit(col, TrainConfig(steps=...), batch_size=32)              # stage 1: VQ-VAE; stage 2: prior
     flat = igpg.generate(4, seed=0, arch="cnn_s", dataset="mnist5k")  # [4, D] in that pair's zoo layout
+    flat = igpg.generate(4, arch="cnn_s", dataset="mnist5k", temperature=0)   # greedy (also top_k=, top_p=)
 
 Per architecture the net's floating parameters are z-scored per key and cut into chunks (the road's "flat"
 tokenizer); a chunk is `chunk_size / downsample` codes; a net's code sequence is its chunks' codes in order.
@@ -15,6 +16,10 @@ Where this differs from IGPG, and why:
   that width), since IGPG's single global z-score has no per-key statistics to transfer.
 - Generator training covers the `seen` members only; held-out pairs are kept for evaluation, as the paper's transfer
   experiments require.
+- The prior trains to a criterion (`prior_target`: teacher-forced argmax accuracy on its training windows, checked
+  every ~10 passes, with a step cap of `prior_passes` passes) rather than for a fixed budget: a net decodes to an
+  accurate one only if almost every code is right, and a prior stopped early samples per-layer code histograms.
+- Sampling defaults to temperature 0.7 (IGPG states none; T = 1 derails even a memorised prior), with top-k / top-p.
 """
 from __future__ import annotations
 
@@ -53,6 +58,21 @@ class IGPGConfig(Config):
     n_layer: int = 4
     n_head: int = 4
     use_arch: bool = True           # ablation: prior without the architecture embedding
+    overlap: int | None = None      # codes of the previous window each later window reads (None: half the context);
+                                    # training windows start where generation's do (CodePrior.blocks)
+    prior_target: float = 0.0       # > 0: stop the prior once its teacher-forced argmax accuracy on the training
+                                    # windows reaches this (IGPG trains for a fixed budget; a net decodes to an accurate
+                                    # one only if almost every code is right, so the criterion is what matters)
+    prior_passes: float = 0.0       # > 0: the prior's step cap is this many passes over its windows (else the steps
+                                    # of the TrainConfig)
+    prior_check_every: int = 0      # steps between criterion checks (0: every ~10 passes)
+    temperature: float = 0.7        # sampling: 0 greedy; below 1 by measurement (notebook 05's temperature table;
+                                    # IGPG does not state one: T = 1 derails even a memorised prior)
+    top_k: int = 0                  # 0: off
+    top_p: float = 1.0              # 1: off
+    bn_recalibrate: int = 0         # > 0: after decoding, BatchNorm statistics re-estimated from this many batches of
+                                    # the pair's training images (not in IGPG; the ResNets' decoded running statistics
+                                    # are what breaks them, notebook 05)
     image_encoder: str = "efficientnet_lite0"
     text_encoder: str = "minilm"
     image_size: int = 224           # encoder input size
@@ -62,6 +82,11 @@ class IGPGConfig(Config):
 
     def validate(self):
         check(self.vq_steps >= 1 and self.vq_batch >= 1, "vq_steps, vq_batch >= 1")
+        check(0 <= self.prior_target <= 1, f"prior_target must be in [0, 1], got {self.prior_target}")
+        check(self.temperature >= 0, f"temperature must be >= 0 (0: greedy), got {self.temperature}")
+        check(self.top_k >= 0 and 0 < self.top_p <= 1, f"top_k >= 0 and top_p in (0, 1] required")
+        check(self.prior_passes >= 0 and self.prior_check_every >= 0, "prior_passes, prior_check_every >= 0")
+        check(self.bn_recalibrate >= 0, f"bn_recalibrate must be >= 0, got {self.bn_recalibrate}")
 
     def vq(self) -> VQConfig:
         return VQConfig(chunk_size=self.chunk_size, downsample=self.downsample, codebook_size=self.codebook_size,
@@ -109,6 +134,7 @@ class IGPG(Generator):
         self.register_buffer("data_emb", torch.tensor([emb["data"][d] for d in target["datasets"]]).float())
         self.register_buffer("arch_emb", torch.tensor([emb["arch"][a] for a in target["archs"]]).float())
         self._toks = {lid: self._tokenizer(lid) for lid in target["layouts"]}
+        self._images: dict[str, torch.Tensor] = {}
 
     # ---- construction -------------------------------------------------------------------------------------
     @classmethod
@@ -131,7 +157,7 @@ class IGPG(Generator):
                                      "flats": []})
             pair_layout[f"{m.arch}|{m.dataset}"] = lid
             seeds = sorted({c["seed"] for c in zoo.manifest["checkpoints"]})
-            keep = seeds[:-config.holdout_seeds] if len(seeds) > config.holdout_seeds else seeds
+            keep = seeds[:len(seeds) - config.holdout_seeds] if len(seeds) > config.holdout_seeds else seeds
             train_seeds[f"{m.arch}|{m.dataset}"] = keep
             if m.split == "seen":
                 layouts[lid]["flats"].append(zoo.flat[_rows(zoo, keep)])
@@ -155,7 +181,8 @@ class IGPG(Generator):
                   "splits": {f"{m.arch}|{m.dataset}": m.split for m in col.members()},
                   "embeddings": {"data": {d: v.tolist() for d, v in emb["data"].items()},
                                  "arch": {a: v.tolist() for a, v in emb["arch"].items()}},
-                  "encoders": {"image": image_enc.name, "text": text_enc.name}}
+                  "encoders": {"image": image_enc.name, "text": text_enc.name},
+                  "dataset_kwargs": dict(col.spec.dataset_kwargs)}
         with seeded(seed):
             return cls(config, None, target)
 
@@ -220,8 +247,10 @@ class IGPG(Generator):
             yield m, zoo.flat[self.split_rows(zoo, m.arch, m.dataset)[0]]
 
     def fit(self, col, cfg: TrainConfig, *, batch_size: int = 32, out=None, progress: bool = True) -> list[dict]:
-        """Stage 1: VQ-VAE on every chunk of every seen checkpoint (vq_steps at vq_lr); stage 2: the prior (cfg) on
-        windows of every seen checkpoint's code sequence, each with its dataset and architecture embedding."""
+        """Stage 1: VQ-VAE on every chunk of every seen checkpoint (vq_steps at vq_lr); stage 2: the prior on windows
+        of every seen checkpoint's code sequence, each with its dataset and architecture embedding, for cfg.steps or
+        `prior_passes` over the windows, stopping early once teacher-forced accuracy reaches `prior_target`. The last
+        history entry says which happened: {"stopped": "criterion" | "cap", "tf_acc", "passes"}."""
         from pathlib import Path
 
         sub = (lambda s: Path(out) / s) if out is not None else (lambda s: None)
@@ -230,9 +259,57 @@ class IGPG(Generator):
         hist = fit(self, sampler({"tokens": chunks}, self.config.vq_batch, seed=cfg.seed),
                    cfg.replace(steps=self.config.vq_steps, lr=self.config.vq_lr), out=sub("vq"), progress=progress)
         self.stage = "prior"
-        hist += fit(self, sampler(self._windows(col), batch_size, seed=cfg.seed), cfg, out=sub("prior"), progress=progress)
+        windows = self._windows(col)
+        n = len(windows["codes"])
+        c = self.config
+        steps = max(1, round(c.prior_passes * n / batch_size)) if c.prior_passes else cfg.steps
+        every = c.prior_check_every or max(1, round(10 * n / batch_size))
+        target = c.prior_target
+
+        def monitor(model):
+            h = model.prior_stats(windows)
+            return {"tf_acc": h["tf_acc"], "tf_nll": h["nll"]}
+
+        prior_hist = fit(self, sampler(windows, batch_size, seed=cfg.seed), cfg.replace(steps=steps), out=sub("prior"),
+                         progress=progress, monitor=monitor if target else None, monitor_every=every if target else 0,
+                         stop=(lambda e: e["tf_acc"] >= target) if target else None)
+        last = prior_hist[-1]
+        last.update({"stopped": last.get("stopped", "cap"), "passes": last["step"] * batch_size / n, "windows": n,
+                     "step_cap": steps})
         self.eval()
-        return hist
+        return hist + prior_hist
+
+    @torch.no_grad()
+    def prior_stats(self, windows: dict, batch: int = 64) -> dict:
+        """Teacher-forced argmax accuracy, nll and predictive entropy (nats per code) of the prior over `windows`."""
+        was = self.training
+        self.eval()
+        dev = next(self.parameters()).device
+        tot = {"hits": 0.0, "nll": 0.0, "entropy": 0.0, "count": 0.0}
+        for i in range(0, len(windows["codes"]), batch):
+            part = self.prior.teacher_forced({k: v[i:i + batch].to(dev) for k, v in windows.items()})
+            for k in tot:
+                tot[k] += part[k].sum().item()
+        self.train(was)
+        n = max(tot["count"], 1)
+        return {"tf_acc": tot["hits"] / n, "nll": tot["nll"] / n, "entropy": tot["entropy"] / n, "codes": int(tot["count"])}
+
+    @torch.no_grad()
+    def prior_health(self, col, *, seed: int = 0) -> list[dict]:
+        """Per seen pair: the prior's teacher-forced accuracy / nll / entropy on the pair's training windows, and a
+        greedy sample's agreement with the nearest training sequence (`greedy_match`, share of codes); `greedy` holds
+        that sample's parameters [1, D] for the caller to evaluate."""
+        rows = []
+        for m, flat in self._seen(col):
+            st = self.prior_stats(self._windows_of(m, flat))
+            codes = self.sample(1, seed=seed, arch=m.arch, dataset=m.dataset, temperature=0).cpu()
+            seqs = self.encode(m.arch, m.dataset, flat)
+            match = (seqs == codes).float().mean(1)
+            rows.append({"arch": m.arch, "dataset": m.dataset, "train_sequences": len(seqs), "codes": seqs.shape[1],
+                         "tf_acc": st["tf_acc"], "tf_nll": st["nll"], "entropy": st["entropy"],
+                         "greedy_match": match.max().item(), "nearest_sequence": int(match.argmax()),
+                         "greedy": self.decode(m.arch, m.dataset, codes)})
+        return rows
 
     def training_chunks(self, col) -> torch.Tensor:
         """[M, chunk_size] every chunk of every training checkpoint (NaN where padding)."""
@@ -247,51 +324,75 @@ class IGPG(Generator):
 
     @torch.no_grad()
     def decode(self, arch: str, dataset: str, codes: torch.Tensor) -> torch.Tensor:
-        """[N, num_codes] -> [N, D] parameters in the pair's zoo layout."""
+        """[N, num_codes] -> [N, D] parameters in the pair's zoo layout (BatchNorm statistics re-estimated on the
+        dataset's training images where `bn_recalibrate` > 0)."""
         tok = self.tokenizer_of(arch, dataset)
         chunks = self.vq.decode(codes.reshape(-1, self.vq.config.codes_per_chunk)).reshape(len(codes), tok.num_tokens, -1)
-        return tok.decode(chunks)
+        flat = tok.decode(chunks)
+        return self._recalibrated(arch, dataset, flat) if self.config.bn_recalibrate else flat
+
+    def _recalibrated(self, arch: str, dataset: str, flat: torch.Tensor) -> torch.Tensor:
+        from ...data import load_dataset
+        from ...nets import create_net, has_batchnorm, recalibrate_batchnorm
+
+        info = self.target["layouts"][self.target["pair_layout"][f"{arch}|{dataset}"]]
+        net = create_net(info["net"], **info["net_kwargs"])
+        if not has_batchnorm(net):
+            return flat
+        layout = Layout.from_json(info["keys"])
+        ints = {k: v for k, v in net.state_dict().items() if not v.is_floating_point()}
+        if dataset not in self._images:                                  # unlabelled training images, loaded once
+            self._images[dataset] = load_dataset(dataset, **self.target.get("dataset_kwargs", {})).X_train
+        X = self._images[dataset]
+        out = []
+        for row in range(len(flat)):
+            sd = {k: v[row] for k, v in layout.unflatten(flat[row:row + 1], ints).items()}
+            net.load_state_dict(sd)
+            recalibrate_batchnorm(net, X, batches=self.config.bn_recalibrate, seed=row)
+            out.append(layout.flatten({k: v[None] for k, v in net.state_dict().items()})[0])
+        return torch.stack(out)
 
     def reconstruct(self, arch: str, dataset: str, flat: torch.Tensor) -> torch.Tensor:
         """VQ-VAE round trip of real parameters (the reconstruction-fidelity measurement)."""
         return self.decode(arch, dataset, self.encode(arch, dataset, flat))
 
     def _windows(self, col) -> dict[str, torch.Tensor]:
-        W = self.config.context
-        rows = {"codes": [], "offset": [], "valid": [], "data": [], "arch": []}
+        """Every training window of every seen pair (see _windows_of)."""
         self.vq.eval()
-        for m, flat in self._seen(col):
-            seqs = self.encode(m.arch, m.dataset, flat)                               # [N, T]
-            T = seqs.shape[1]
-            starts = sorted({0, *range(0, max(1, T - W + 1), max(1, W // 2)), max(0, T - W)})
-            for s in starts:
-                win = seqs[:, s: s + W]
-                valid = torch.ones_like(win, dtype=torch.bool)
-                if win.shape[1] < W:                                                  # a net shorter than a window
-                    pad = W - win.shape[1]
-                    valid = torch.cat([valid, torch.zeros(len(win), pad, dtype=torch.bool)], 1)
-                    win = torch.cat([win, torch.zeros(len(win), pad, dtype=torch.long)], 1)
-                rows["codes"].append(win)
-                rows["valid"].append(valid)
-                rows["offset"].append(torch.full((len(win),), s))
-                rows["data"].append(self.data_emb[self._index("data", m.dataset)].expand(len(win), -1))
-                rows["arch"].append(self.arch_emb[self._index("arch", m.arch)].expand(len(win), -1))
-        return {k: torch.cat(v) for k, v in rows.items()}
+        parts = [self._windows_of(m, flat) for m, flat in self._seen(col)]
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+    def _windows_of(self, m, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The prior's training windows of one pair's checkpoints [N, D] (CodePrior.windows: at every offset that
+        windowed generation reads from), each with the pair's dataset and architecture embedding."""
+        w = self.prior.windows(self.encode(m.arch, m.dataset, flat), overlap=self.config.overlap)
+        n = len(w.pop("row"))
+        return {**w, "data": self.data_emb[self._index("data", m.dataset)].expand(n, -1),
+                "arch": self.arch_emb[self._index("arch", m.arch)].expand(n, -1)}
 
     # ---- generation ---------------------------------------------------------------------------------------
-    def sample(self, n: int, *, seed: int = 0, arch: str, dataset: str, temperature: float = 1.0,
-               top_k: int | None = None, window: int | None = None, overlap: int | None = None) -> torch.Tensor:
-        """[n, num_codes(arch)] codes for the (arch, dataset) pair."""
+    def _knobs(self, temperature, top_k, top_p, overlap) -> dict:
+        c = self.config
+        return {"temperature": c.temperature if temperature is None else temperature,
+                "top_k": c.top_k if top_k is None else top_k, "top_p": c.top_p if top_p is None else top_p,
+                "overlap": c.overlap if overlap is None else overlap}
+
+    def sample(self, n: int, *, seed: int = 0, arch: str, dataset: str, temperature: float | None = None,
+               top_k: int | None = None, top_p: float | None = None, window: int | None = None,
+               overlap: int | None = None) -> torch.Tensor:
+        """[n, num_codes(arch)] codes for the (arch, dataset) pair; sampling knobs default to the config's
+        (temperature 0: greedy). A window or overlap other than the config's reads contexts training never saw."""
         a, d = self._index("arch", arch), self._index("data", dataset)
         return self.prior.generate(self.data_emb[d].expand(n, -1), self.arch_emb[a].expand(n, -1), self.num_codes(arch, dataset),
-                                   seed=seed, window=window, overlap=overlap, temperature=temperature, top_k=top_k)
+                                   seed=seed, window=window, **self._knobs(temperature, top_k, top_p, overlap))
 
     def generate(self, n: int, *, seed: int = 0, arch: str, dataset: str, **kw) -> torch.Tensor:
         """n parameter sets [n, D] for `arch` on `dataset` (seen or held out), in that pair's zoo layout."""
         return self.decode(arch, dataset, self.sample(n, seed=seed, arch=arch, dataset=dataset, **kw).cpu())
 
-    def generate_many(self, n: int, *, seed: int = 0, arch: str, datasets: list[str], temperature: float = 1.0,
-                      top_k: int | None = None, window: int | None = None, overlap: int | None = None) -> dict:
+    def generate_many(self, n: int, *, seed: int = 0, arch: str, datasets: list[str], temperature: float | None = None,
+                      top_k: int | None = None, top_p: float | None = None, window: int | None = None,
+                      overlap: int | None = None) -> dict:
         """{dataset: [n, D]} for `arch` on several datasets in one batched pass of the prior (one code sequence per row,
         each row with its own dataset embedding). The datasets must give `arch` the same parameter layout."""
         lids = {self.tokenizer_of(arch, d) for d in datasets}   # also checks every name
@@ -301,7 +402,7 @@ class IGPG(Generator):
         a = self._index("arch", arch)
         d = torch.tensor([self._index("data", x) for x in datasets]).repeat_interleave(n)
         codes = self.prior.generate(self.data_emb[d], self.arch_emb[a].expand(len(d), -1), self.num_codes(arch, datasets[0]),
-                                    seed=seed, window=window, overlap=overlap, temperature=temperature, top_k=top_k).cpu()
+                                    seed=seed, window=window, **self._knobs(temperature, top_k, top_p, overlap)).cpu()
         return {x: self.decode(arch, x, codes[i * n:(i + 1) * n]) for i, x in enumerate(datasets)}
 
 

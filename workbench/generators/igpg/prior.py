@@ -3,7 +3,7 @@ embeddings, with chunk-wise (windowed) generation for nets whose code sequence e
 
     prior = CodePrior(PriorConfig(vocab=256, data_dim=1280, arch_dim=384, context=256))
     loss = prior({"codes": codes, "offset": offsets, "data": d, "arch": a})   # codes [B, W], window start offsets [B]
-    seqs = prior.generate(data, arch, length=700, seed=0, window=256, overlap=64, temperature=1.0, top_k=None)
+    seqs = prior.generate(data, arch, length=700, seed=0, temperature=0.7, top_k=None, top_p=None)  # 0: greedy
 
 Sequence seen by the transformer: [data prefix, arch prefix, BOS or previous tokens..., codes...]; each code's
 embedding adds a projection of its *absolute* position in the net's sequence, so a window that starts mid-net knows
@@ -111,16 +111,48 @@ class CodePrior(nn.Module):
             target = target.masked_fill(~keep, -100)
         return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100)
 
-    @torch.no_grad()
-    def generate(self, data: torch.Tensor, arch: torch.Tensor, length: int, *, seed: int = 0, window: int | None = None,
-                 overlap: int | None = None, temperature: float = 1.0, top_k: int | None = None) -> torch.Tensor:
-        """[B, length] codes. Windows of `window` (default: the context) codes; each later window is conditioned on
-        the last `overlap` codes of the sequence so far (default: half a window)."""
+    def blocks(self, length: int, window: int | None = None, overlap: int | None = None) -> list[tuple[int, int, int]]:
+        """The windowed generation plan of a `length`-code net: (offset, first, n) per transformer window, where the
+        window reads codes from `offset` (offset 0: BOS) and writes codes first .. first + n - 1. Training windows
+        start at exactly these offsets (IGPG._windows), so every code is learned in the context it is generated in."""
         c = self.config
         window = min(window or c.context, c.context)
         overlap = window // 2 if overlap is None else overlap
         check(0 <= overlap < window, f"overlap must be in [0, window={window}), got {overlap}")
-        check(temperature > 0, f"temperature must be > 0, got {temperature}")
+        plan, start = [], 0
+        while start < length:
+            if start == 0:
+                off, budget = 0, window
+            else:
+                k = min(overlap, start) or 1                                          # at least the last code
+                off, budget = start - k, window - k
+            n = min(budget, length - start)
+            plan.append((off, start, n))
+            start += n
+        return plan
+
+    def windows(self, seqs: torch.Tensor, overlap: int | None = None) -> dict[str, torch.Tensor]:
+        """The training windows of code sequences [N, T]: one per sequence at every offset generation reads from
+        (`blocks`), padded where the sequence ends inside it. {codes [M, W], offset [M], valid [M, W], row [M]}."""
+        W, (N, T) = self.config.context, seqs.shape
+        out = {"codes": [], "offset": [], "valid": [], "row": []}
+        for s, _, _ in self.blocks(T, overlap=overlap):
+            win = seqs[:, s: s + W]
+            pad = W - win.shape[1]
+            out["codes"].append(torch.cat([win, win.new_zeros(N, pad)], 1))
+            out["valid"].append(torch.arange(W)[None].expand(N, -1) < win.shape[1])
+            out["offset"].append(torch.full((N,), s))
+            out["row"].append(torch.arange(N))
+        return {k: torch.cat(v) for k, v in out.items()}
+
+    @torch.no_grad()
+    def generate(self, data: torch.Tensor, arch: torch.Tensor, length: int, *, seed: int = 0, window: int | None = None,
+                 overlap: int | None = None, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None) -> torch.Tensor:
+        """[B, length] codes. Windows of `window` (default: the context) codes; each later window is conditioned on
+        the last `overlap` codes of the sequence so far (default: half a window). temperature 0 is greedy."""
+        check(temperature >= 0, f"temperature must be >= 0 (0: greedy), got {temperature}")
+        check(top_p is None or 0 < top_p <= 1, f"top_p must be in (0, 1], got {top_p}")
         dev = next(self.parameters()).device
         g = torch.Generator(device="cpu").manual_seed(seed)
         prefix = self._prefix(data.to(dev), arch.to(dev))
@@ -129,31 +161,46 @@ class CodePrior(nn.Module):
         B = prefix.shape[0]
         out = torch.empty(B, 0, dtype=torch.long, device=dev)
         bar = tqdm(total=length, desc=f"codes ({B} sequences)", leave=False, disable=None if length >= 4096 else True)
-        while out.shape[1] < length:
-            start = out.shape[1]
+        for off, start, n in self.blocks(length, window, overlap):
             if start == 0:
                 ctx = torch.full((B, 1), self.bos, dtype=torch.long, device=dev)
                 ctx_pos = torch.full((B, 1), -1, dtype=torch.long, device=dev)
-                budget = window
             else:
-                k = min(overlap, start) or 1                                          # at least the last code
-                ctx = out[:, start - k:]
-                ctx_pos = torch.arange(start - k, start, device=dev)[None].expand(B, -1)
-                budget = window - k
+                ctx = out[:, off:]
+                ctx_pos = torch.arange(off, start, device=dev)[None].expand(B, -1)
             x = torch.cat([prefix, self._embed(ctx, ctx_pos)], 1)
             res = self.gpt(inputs_embeds=x, use_cache=True)
             past, logits = _cache_of(res), res.logits[:, -1]
-            for i in range(min(budget, length - start)):
-                nxt = _sample(logits, temperature, top_k, g).to(dev)                   # (B,)
+            for i in range(n):
+                nxt = _sample(logits, temperature, top_k, top_p, g).to(dev)           # (B,)
                 out = torch.cat([out, nxt[:, None]], 1)
                 bar.update(1)
-                if out.shape[1] >= length or i + 1 == budget:
+                if i + 1 == n:
                     break
                 p = torch.full((B, 1), out.shape[1] - 1, dtype=torch.long, device=dev)
                 res = self.gpt(inputs_embeds=self._embed(nxt[:, None], p), use_cache=True, **{self._cache_arg: past})
                 past, logits = _cache_of(res), res.logits[:, -1]
         bar.close()
         return out
+
+    @torch.no_grad()
+    def teacher_forced(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Per window of `batch` (forward's keys): argmax hits, summed nll and summed predictive entropy (nats) over
+        the positions it is trained on, and their count: the prior's health on its training windows."""
+        codes, offset = batch["codes"], batch["offset"]
+        inp, pos = self._window(codes, offset)
+        x = torch.cat([self._prefix(batch["data"], batch["arch"]), self._embed(inp, pos)], 1)
+        logits = self.gpt(inputs_embeds=x).logits[:, self.PREFIX:, :-1].float()        # BOS is never a target
+        start = (offset == 0)[:, None]
+        target = torch.where(start, codes, _ahead(codes, -100))
+        if "valid" in batch:
+            target = target.masked_fill(~torch.where(start, batch["valid"], _ahead(batch["valid"], False)), -100)
+        keep = target >= 0
+        logp = logits.log_softmax(-1)
+        nll = -logp.gather(-1, target.clamp_min(0)[..., None])[..., 0]
+        ent = -(logp.exp() * logp).sum(-1)
+        return {"hits": ((logits.argmax(-1) == target) & keep).sum(1), "nll": (nll * keep).sum(1),
+                "entropy": (ent * keep).sum(1), "count": keep.sum(1)}
 
 
 def _ahead(x: torch.Tensor, fill) -> torch.Tensor:
@@ -166,10 +213,19 @@ def _cache_of(out):
     return cache if cache is not None else out.past_key_values
 
 
-def _sample(logits: torch.Tensor, temperature: float, top_k: int | None, g: torch.Generator) -> torch.Tensor:
-    """One code per row from logits [B, vocab + 1] (BOS never sampled), with temperature and top-k."""
-    logits = logits[:, :-1].float().cpu() / temperature
+def _sample(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None,
+            g: torch.Generator) -> torch.Tensor:
+    """One code per row from logits [B, vocab + 1] (BOS never sampled): greedy at temperature 0, else softmax at
+    `temperature` over the top-k codes and / or the smallest set of codes whose probability reaches top_p."""
+    logits = logits[:, :-1].float().cpu()
+    if temperature == 0:
+        return logits.argmax(1)
+    logits = logits / temperature
     if top_k:
         kth = logits.topk(min(top_k, logits.shape[1]), dim=1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1:
+        p, idx = logits.softmax(1).sort(1, descending=True)
+        drop = p.cumsum(1) - p >= top_p                                          # codes after the nucleus is full
+        logits = logits.masked_fill(torch.zeros_like(drop).scatter(1, idx, drop), float("-inf"))
     return torch.multinomial(logits.softmax(1), 1, generator=g)[:, 0]
