@@ -93,3 +93,20 @@ def test_transplant_copies_the_keys_a_net_shares_and_initialises_the_rest():
     mlp = Zoo.from_state_dicts([create_net("mlp", hidden=[8]).state_dict()], net="mlp", net_kwargs={"hidden": [8]})
     flat, share = experiments.transplant(mlp, mlp.flat[0], dst, seed=0)   # nothing shared: a fresh init
     assert share == 0 and torch.equal(flat, experiments.random_init(dst, 1, seed=0))
+
+
+def test_igpg_says_how_its_prior_training_ended_and_reports_its_health(trained):
+    preset, col, gen, info = trained
+    last = next(e for e in reversed(info["history"]) if "stopped" in e)
+    assert last["stopped"] in ("criterion", "cap") and last["windows"] > 0 and 0 <= last["tf_acc"] <= 1
+    assert last["step"] <= last["step_cap"] == preset.igpg_steps             # smoke: a step cap, no pass count
+    rows = gen.prior_health(col)
+    assert [(r["arch"], r["dataset"]) for r in rows] == [(m.arch, m.dataset) for m in col.members("seen")]
+    for r in rows:
+        assert 0 <= r["tf_acc"] <= 1 and 0 <= r["greedy_match"] <= 1 and r["entropy"] >= 0
+        assert r["greedy"].shape == (1, col.zoo(col.member(r["arch"], r["dataset"])).num_params)
+    m = col.members("seen")[0]
+    greedy = [gen.sample(2, seed=s, arch=m.arch, dataset=m.dataset, temperature=0) for s in (0, 5)]
+    assert torch.equal(*greedy) and torch.equal(greedy[0][0], greedy[0][1])  # greedy ignores the seed
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        gen.config.replace(temperature=-0.5)

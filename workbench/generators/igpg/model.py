@@ -346,7 +346,7 @@ class IGPG(Generator):
         X = self._images[dataset]
         out = []
         for row in range(len(flat)):
-            sd = {k: v[row] for k, v in layout.unflatten(flat[row:row + 1], ints).items()}
+            sd = {k: v[0] for k, v in layout.unflatten(flat[row:row + 1], ints).items()}
             net.load_state_dict(sd)
             recalibrate_batchnorm(net, X, batches=self.config.bn_recalibrate, seed=row)
             out.append(layout.flatten({k: v[None] for k, v in net.state_dict().items()})[0])
