@@ -110,3 +110,32 @@ def test_igpg_says_how_its_prior_training_ended_and_reports_its_health(trained):
     assert torch.equal(*greedy) and torch.equal(greedy[0][0], greedy[0][1])  # greedy ignores the seed
     with pytest.raises(ValueError, match="temperature must be >= 0"):
         gen.config.replace(temperature=-0.5)
+
+
+def test_decoded_batchnorm_nets_get_their_statistics_from_the_pairs_images(tmp_path):
+    from workbench.collection import CollectionSpec, collect_collection
+    from workbench.generators.igpg.model import IGPG, IGPGConfig
+    from workbench.nets import create_net, recalibrate_batchnorm
+    from workbench.train import TrainConfig
+
+    spec = CollectionSpec(archs={"res": {"net": "resnet", "blocks": [1], "width": 2}}, datasets=("digits28",),
+                          dataset_kwargs={"max_train": 120, "max_test": 60}, seeds=2, per_seed=1, epochs=1)
+    col = collect_collection(spec, tmp_path / "col", progress=False)
+    cfg = IGPGConfig.from_dict({**presets.get("smoke").igpg, "vq_steps": 2, "bn_recalibrate": 2, "image_size": 32})
+    gen = IGPG.from_collection(col, cfg)
+    gen.fit(col, TrainConfig(steps=2, device="cpu"), batch_size=4, progress=False)
+    codes = gen.sample(1, arch="res", dataset="digits28")
+    tok = gen.tokenizer_of("res", "digits28")
+    raw = tok.decode(gen.vq.decode(codes.reshape(-1, gen.vq.config.codes_per_chunk)).reshape(1, tok.num_tokens, -1))
+    out = gen.decode("res", "digits28", codes)
+    zoo = col.zoo(col.members()[0])
+    stats = torch.zeros(zoo.layout.dim, dtype=torch.bool)                   # BatchNorm running mean / var
+    for k in zoo.layout.float_keys:
+        stats[zoo.layout.slices[k.name]] = "running_" in k.name
+    assert stats.any() and torch.equal(out[:, ~stats], raw[:, ~stats])     # the weights stay as decoded
+    net = zoo.build_net()
+    net.load_state_dict({k: v[0] for k, v in zoo.unflatten(raw).items()})
+    recalibrate_batchnorm(net, zoo.dataset().X_train, batches=2, seed=0)
+    by_hand = zoo.layout.flatten({k: v[None] for k, v in net.state_dict().items()})
+    assert torch.allclose(out[:, stats], by_hand[:, stats], atol=1e-5)    # the statistics come from the images
+    assert not torch.allclose(out[:, stats], raw[:, stats])

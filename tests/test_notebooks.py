@@ -133,18 +133,22 @@ def test_08_leaderboard_rows_carry_the_issue_columns(tmp_path):
         assert {"original", "nearest-checkpoint retrieval", "random init", "per-coordinate gaussian", "rpg", "pdiff",
                 "neurogen", "igpg"} <= set(by)
         assert by["nearest-checkpoint retrieval"]["dist_nearest"] == 0
-        assert by["nearest-checkpoint retrieval"]["more_novel_than_noise"] is False
+        assert by["nearest-checkpoint retrieval"]["more_novel_than_noise"] is not True   # None: below the floor
         assert "collection" in by["igpg"]["note"]
         for m in ("rpg", "pdiff", "neurogen"):
             r = by[m]
             assert r["n"] == presets.get("smoke").audit_n and r["train_s"] > 0 and r["generate_s"] > 0
-            assert isinstance(r["more_novel_than_noise"], bool)   # peak_mb: off at smoke (the bench test measures it)
+            # a novelty verdict only at matched accuracy (smoke generators are mostly below the floor)
+            if r["ratio"] < bench.ACCURATE:
+                assert r["more_novel_than_noise"] is None and r["verdict"] == "inaccurate"
+            else:
+                assert isinstance(r["more_novel_than_noise"], bool) or r["verdict"].startswith("outside")
     task = {r["method"]: r for r in rows if r["zoo"] == "cnn_s tasks (unseen codes)"}
     assert {"original", "rpg", "nearest seen task (retrieval)", "majority class"} <= set(task)
     assert task["original"]["ratio"] == 1
     assert {"zoo", "column", "winner", "value"} == set(t["winners"][0])
-    assert {r["verdict"] for r in t["summary"]} <= {"new networks", "near-copies", "inaccurate", "not run", "not tested",
-                                                  "farther than training (no noise test)"}
+    assert {r["verdict"] for r in t["summary"] if not r["verdict"].startswith("not tested (outside")} <= {
+        "new networks", "near-copies", "inaccurate", "not run", "not tested", "farther than training (no noise test)"}
     assert next(r for r in t["summary"] if r["method"] == "nearest-checkpoint retrieval")["verdict"] != "new networks"
 
 

@@ -18,7 +18,8 @@ from .generators import method as method_class
 
 COLUMNS = ("zoo", "method", "kind", "n", "ratio", "best_ratio", "median_ratio", "min_ratio", "max_iou",
            "dist_nearest", "train_dist_nearest", "dist_within", "noise_iou_at_accuracy", "iou_margin", "iou_margin_ci",
-           "more_novel_than_noise", "p_farther", "farther_than_training", "train_s", "generate_s", "peak_mb", "note")
+           "more_novel_than_noise", "verdict", "p_farther", "farther_than_training", "train_s", "generate_s", "peak_mb",
+           "note")
 # the winner of each column: the best value among the generators' rows
 BEST = {"ratio": max, "min_ratio": max, "max_iou": min, "dist_nearest": max, "train_s": min, "generate_s": min,
         "peak_mb": min}
@@ -149,7 +150,8 @@ def task_leaderboard(task_zoo, preset, *, seed: int = 0, n: int | None = None, l
     return rows, points
 
 
-ACCURATE = 0.95    # a set "keeps the accuracy" when its mean is at least this ratio of the originals'
+ACCURATE = evaluate.ACCURACY_FLOOR   # a set "keeps the accuracy" when its mean is at least this ratio of the originals'
+NOVELTY_COLUMNS = ("max_iou", "dist_nearest")   # won only by sets that keep the accuracy (a broken net is "novel")
 
 
 def classify(row: dict) -> str:
@@ -159,7 +161,8 @@ def classify(row: dict) -> str:
     if row["ratio"] < ACCURATE:
         return "inaccurate"
     if row.get("more_novel_than_noise") is None:
-        return "not tested" if not row.get("farther_than_training") else "farther than training (no noise test)"
+        why = "not tested" + (f" ({row['verdict']})" if row.get("verdict") else "")
+        return why if not row.get("farther_than_training") else "farther than training (no noise test)"
     return "new networks" if row["more_novel_than_noise"] and row["farther_than_training"] else "near-copies"
 
 
@@ -168,11 +171,15 @@ def winners(rows: list[dict]) -> list[dict]:
     gens = [r for r in rows if r["kind"] == "generator" and r.get("n")]
     out = []
     for col, pick in BEST.items():
-        vals = [r[col] for r in gens if r.get(col) is not None]
+        pool = [r for r in gens if col not in NOVELTY_COLUMNS or r.get("ratio", 0) >= ACCURATE]
+        vals = [r[col] for r in pool if r.get(col) is not None]
         if not vals:
+            if col in NOVELTY_COLUMNS and gens:
+                out.append({"zoo": rows[0]["zoo"], "column": col, "winner": f"none (no set keeps {ACCURATE:.2f} of the "
+                            "originals' accuracy)", "value": None})
             continue
         best = pick(vals)
-        out.append({"zoo": rows[0]["zoo"], "column": col, "winner": ", ".join(r["method"] for r in gens if r.get(col) == best),
+        out.append({"zoo": rows[0]["zoo"], "column": col, "winner": ", ".join(r["method"] for r in pool if r.get(col) == best),
                     "value": best})
     return out
 
@@ -181,6 +188,11 @@ def verdict_line(row: dict) -> str:
     """One sentence a reader can quote: does this method write new networks?"""
     if not row.get("n"):
         return f"{row['method']}: not run ({row.get('note')})"
+    if row.get("more_novel_than_noise") is None:                 # inaccurate, or outside the noise sweep
+        why = row.get("verdict") or "no noise sweep"
+        floor = f" (below the {ACCURATE:.2f} floor)" if why == "inaccurate" else ""
+        return (f"{row['method']}: {why}: {row['ratio']:.3f} of the originals' accuracy{floor}, no novelty verdict "
+                f"(max IoU {row['max_iou']:.3f}, nearest-checkpoint distance {row['dist_nearest']:.3g})")
     novel = "more novel than noise of equal accuracy" if row["more_novel_than_noise"] else \
         "not more novel than noise of equal accuracy"
     far = "farther from its nearest training checkpoint than the checkpoints are from each other" \
@@ -267,8 +279,10 @@ def bench(zoo, preset, *, methods=None, name: str | None = None, seed: int = 0, 
     report.table("leaderboard", rows, note="ratio: mean accuracy / the originals' mean; max_iou and dist_nearest: "
                  "to the nearest training checkpoint (originals: to another one); noise_iou_at_accuracy: the noise "
                  "sweep's max IoU at the method's accuracy; more_novel_than_noise: the 95 % bootstrap interval of "
-                 "iou_margin is below 0; farther_than_training: one-sided Mann-Whitney p < 0.05. Medians are ordinary "
-                 "medians (the mean of the two middle values for an even count).")
+                 "iou_margin is below 0 (tested only for sets at or above {:.2f} of the originals' accuracy, against a "
+                 "noise sweep extended to reach that floor; below it the verdict is \"inaccurate\"); "
+                 "farther_than_training: one-sided Mann-Whitney p < 0.05. Medians are ordinary "
+                 "medians (the mean of the two middle values for an even count).".format(ACCURATE))
     report.table("winners", winners(rows))
     report.table("verdicts", [{"method": r["method"], "verdict": verdict_line(r)} for r in rows
                               if r["kind"] in ("generator", "baseline")])

@@ -218,6 +218,8 @@ def zoo_rows(zoos: dict) -> list[dict]:
 # training" if its models sit farther from their nearest checkpoint than the checkpoints sit from each other.
 
 AUDIT_SIGMAS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+ACCURACY_FLOOR = 0.95   # a set below this ratio of the originals' mean accuracy is "inaccurate": no novelty verdict
+MAX_SIGMA = 64.0        # the noise sweep grows (x2) until its accuracy falls below the floor, up to this sigma
 
 
 def key_scale(zoo) -> torch.Tensor:
@@ -249,6 +251,37 @@ def audit_sets(zoo, n: int, *, sigmas=AUDIT_SIGMAS, seed: int = 0) -> dict[str, 
     sets["random init"] = ("baseline", random_init(zoo, n, seed=seed + 10_000))
     sets["nearest-checkpoint retrieval"] = ("baseline", retrieval(zoo, n, seed=seed))
     return sets
+
+
+def _extend_sweep(zoo, X, y, points: dict, wrong_o: torch.Tensor, *, n: int, seed: int, target: float) -> None:
+    """Add noise levels (the largest sigma doubled each time, up to MAX_SIGMA) to `points` until the sweep's lowest
+    mean accuracy is at most `target` (%), so any set at or above the accuracy floor lies inside the sweep."""
+    from .generators import baselines as B
+    from .layout import Normalizer
+
+    noise = {k: p for k, p in points.items() if p["kind"] == "noise"}
+    if not noise:
+        return
+    sigma = max(float(k.split("=")[1]) for k in noise)
+    norm = Normalizer.fit(zoo.layout, zoo.flat)
+    scale = key_scale(zoo).double()
+    z_orig = zoo.flat.double() / scale
+    last, added = list(noise)[-1], {}
+    while min(p["acc"].mean().item() for p in (*noise.values(), *added.values())) > target and sigma < MAX_SIGMA:
+        sigma *= 2
+        params = B.noise(zoo, sigma, n, seed=seed, normalizer=norm)
+        wrong = wrong_masks(predict(zoo, params, X), y)
+        added[f"noise σ={sigma:g}"] = {"kind": "noise", "acc": (~wrong).double().mean(1) * 100,
+                                       "iou": max_iou(wrong, wrong_o).double(),
+                                       "dist": pairwise_distances(params.double() / scale, z_orig).min(1).values,
+                                       "within": median(nearest_other(params.double() / scale))}
+    if added:                                          # keep the sweep together, in sigma order
+        items = list(points.items())
+        points.clear()
+        for k, v in items:
+            points[k] = v
+            if k == last:
+                points.update(added)
 
 
 def _interp_iou(acc_curve, iou_curve, at):
@@ -295,7 +328,8 @@ def farther_test(dist: torch.Tensor, train_dist: torch.Tensor) -> dict:
 
 
 def audit(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, n: int = 100, sigmas=AUDIT_SIGMAS,
-          seed: int = 0, boot: int = 1000, baselines: bool = True, progress: bool = False) -> tuple[list[dict], dict]:
+          seed: int = 0, boot: int = 1000, baselines: bool = True, progress: bool = False,
+          floor: float = ACCURACY_FLOOR) -> tuple[list[dict], dict]:
     """The memorisation audit of every set on one zoo: the originals, the baselines (noise sweep, checkpoint
     average, per-coordinate Gaussian, random init, nearest-checkpoint retrieval; n models each) and each generated
     set ([m, D], zoo layout). X, y: held-out data (y [n]).
@@ -305,7 +339,11 @@ def audit(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, n: int
     to a training checkpoint; originals: to another one), dist_nearest (median L2 to the nearest checkpoint, per-key
     std units; originals: to another one), train_dist_nearest (the originals' median), dist_within (median distance of
     a set's models to their nearest other member: 0 for one net repeated), noise_iou_at_accuracy,
-    iou_margin (+ 95 % interval), more_novel_than_noise, p_farther, farther_than_training.
+    iou_margin (+ 95 % interval), more_novel_than_noise, p_farther, farther_than_training, verdict.
+    Matched accuracy means matched: the noise sweep is extended (sigma doubled) until its accuracy reaches
+    `floor` x the originals'; a set below that floor is "inaccurate" and a set less accurate than the whole sweep
+    (sigma capped at MAX_SIGMA) is "outside the noise sweep" -- neither gets a novelty verdict (more_novel_than_noise
+    None). A set more accurate than the sweep is compared with its least noisy level, the most copy-like one.
     `points` maps each set to its per-model accuracy (%), max IoU and nearest distance (the figures' clouds)."""
     from tqdm.auto import tqdm
 
@@ -335,7 +373,10 @@ def audit(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, n: int
                         "within": within}
     orig = points["original"]
     orig_mean = orig["acc"].mean().item()
+    if baselines:
+        _extend_sweep(zoo, X, y, points, wrong_o, n=n, seed=seed, target=floor * orig_mean)
     noise = [(p["acc"], p["iou"]) for p in points.values() if p["kind"] == "noise"]
+    span = (min(a.mean().item() for a, _ in noise),) if noise else None
     rows = []
     for i, (name, p) in enumerate(points.items()):
         s = summary(p["acc"] / 100)
@@ -345,11 +386,18 @@ def audit(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, n: int
                "dist_nearest": median(p["dist"]), "train_dist_nearest": median(orig["dist"]),
                "dist_within": p["within"]}
         if p["kind"] in ("baseline", "generator") and noise:
-            nt = novelty_test(p["acc"], p["iou"], noise, boot=boot, seed=seed + i)
             ft = farther_test(p["dist"], orig["dist"])
-            row.update({"noise_iou_at_accuracy": row["max_iou"] - nt["iou_margin"], "iou_margin": nt["iou_margin"],
-                        "iou_margin_ci": f"[{nt['iou_margin_lo']:.3f}, {nt['iou_margin_hi']:.3f}]",
-                        "more_novel_than_noise": nt["more_novel"], "p_farther": ft["p_farther"],
-                        "farther_than_training": ft["farther"]})
+            row.update({"p_farther": ft["p_farther"], "farther_than_training": ft["farther"],
+                        "more_novel_than_noise": None})
+            if row["ratio"] < floor:
+                row["verdict"] = "inaccurate"
+            elif s["mean"] < span[0]:        # above the sweep: compared with its least noisy level (conservative)
+                row["verdict"] = f"outside the noise sweep (its lowest accuracy: {span[0]:.1f} %)"
+            else:
+                nt = novelty_test(p["acc"], p["iou"], noise, boot=boot, seed=seed + i)
+                row.update({"noise_iou_at_accuracy": row["max_iou"] - nt["iou_margin"], "iou_margin": nt["iou_margin"],
+                            "iou_margin_ci": f"[{nt['iou_margin_lo']:.3f}, {nt['iou_margin_hi']:.3f}]",
+                            "more_novel_than_noise": nt["more_novel"],
+                            "verdict": "more novel than noise" if nt["more_novel"] else "not more novel than noise"})
         rows.append(row)
     return rows, points

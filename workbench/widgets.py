@@ -185,7 +185,11 @@ class Demo:
         self.last["seconds"] = time.perf_counter() - t0
         self.accuracy.value = (f"<b>accuracy {acc:.2f} %</b> (its nearest training checkpoint: {ref_acc[near]:.2f} %) · "
                                f"generated in {gen_s:.2f} s, evaluated and shown in {self.last['seconds']:.2f} s")
-        self.novelty.value = (f"novelty: max wrong-prediction IoU to a training checkpoint {iou.max():.3f}; distance to "
+        inaccurate = acc < evaluate.ACCURACY_FLOOR * ref_acc.mean().item()   # the audit's floor: no novelty claim
+        self.last["verdict"] = "inaccurate" if inaccurate else ("a copy" if d[near] < 1e-6 else "")
+        self.novelty.value = (("<b>inaccurate</b> (below {:.0f} % of the training checkpoints' mean accuracy): no "
+                               "novelty verdict · ".format(evaluate.ACCURACY_FLOOR * 100) if inaccurate else "") +
+                              f"novelty: max wrong-prediction IoU to a training checkpoint {iou.max():.3f}; distance to "
                               f"the nearest one {d[near]:.3g} (training checkpoints to each other: {train_d:.3g} "
                               f"median){' — <b>a copy</b>' if d[near] < 1e-6 else ''}")
         self.status.value = f"<b>{m}</b>: done"
