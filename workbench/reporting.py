@@ -39,7 +39,9 @@ def environment() -> dict:
     try:
         git = lambda *a: subprocess.run(["git", *a], cwd=io.ROOT, capture_output=True, text=True, timeout=10).stdout.strip()  # noqa: E731
         env["git_commit"] = git("rev-parse", "HEAD") or None
-        env["git_dirty"] = bool(git("status", "--porcelain", "--untracked-files=no"))
+        # dirty: a tracked source file differs from the commit (reports/ and figures/ are what runs write)
+        env["git_dirty"] = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports",
+                                    ":(exclude)figures"))
     except (OSError, subprocess.SubprocessError):
         env["git_commit"] = None
     return env
