@@ -253,7 +253,8 @@ def audit_sets(zoo, n: int, *, sigmas=AUDIT_SIGMAS, seed: int = 0) -> dict[str, 
     return sets
 
 
-def _extend_sweep(zoo, X, y, points: dict, wrong_o: torch.Tensor, *, n: int, seed: int, target: float) -> None:
+def _extend_sweep(zoo, X, y, points: dict, wrong_o: torch.Tensor, scale: torch.Tensor, z_orig: torch.Tensor, *,
+                  n: int, seed: int, target: float) -> None:
     """Add noise levels (the largest sigma doubled each time, up to MAX_SIGMA) to `points` until the sweep's lowest
     mean accuracy is at most `target` (%), so any set at or above the accuracy floor lies inside the sweep."""
     from .generators import baselines as B
@@ -264,8 +265,6 @@ def _extend_sweep(zoo, X, y, points: dict, wrong_o: torch.Tensor, *, n: int, see
         return
     sigma = max(float(k.split("=")[1]) for k in noise)
     norm = Normalizer.fit(zoo.layout, zoo.flat)
-    scale = key_scale(zoo).double()
-    z_orig = zoo.flat.double() / scale
     last, added = list(noise)[-1], {}
     while min(p["acc"].mean().item() for p in (*noise.values(), *added.values())) > target and sigma < MAX_SIGMA:
         sigma *= 2
@@ -374,7 +373,7 @@ def audit(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, n: int
     orig = points["original"]
     orig_mean = orig["acc"].mean().item()
     if baselines:
-        _extend_sweep(zoo, X, y, points, wrong_o, n=n, seed=seed, target=floor * orig_mean)
+        _extend_sweep(zoo, X, y, points, wrong_o, scale, z_orig, n=n, seed=seed, target=floor * orig_mean)
     noise = [(p["acc"], p["iou"]) for p in points.values() if p["kind"] == "noise"]
     span = (min(a.mean().item() for a, _ in noise),) if noise else None
     rows = []

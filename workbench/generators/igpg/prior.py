@@ -96,9 +96,8 @@ class CodePrior(nn.Module):
         inp = torch.where(start, torch.cat([torch.full_like(codes[:, :1], self.bos), codes[:, :-1]], 1), codes)
         return inp, torch.where(start, pos - 1, pos)
 
-    def forward(self, batch: dict) -> torch.Tensor:
-        """Next-code cross-entropy on windows: `codes` [B, W] starting at `offset` [B] of each net's sequence
-        (optional `valid` [B, W]: False where a window of a short net is padding)."""
+    def _logits_targets(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits [B, W, vocab + 1] of a batch of windows and the code each position predicts (-100: none)."""
         codes, offset = batch["codes"], batch["offset"]
         inp, pos = self._window(codes, offset)
         x = torch.cat([self._prefix(batch["data"], batch["arch"]), self._embed(inp, pos)], 1)
@@ -109,6 +108,12 @@ class CodePrior(nn.Module):
         if "valid" in batch:                     # windows of short nets are padded: padded codes predict nothing
             keep = torch.where(start, batch["valid"], _ahead(batch["valid"], False))
             target = target.masked_fill(~keep, -100)
+        return logits, target
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        """Next-code cross-entropy on windows: `codes` [B, W] starting at `offset` [B] of each net's sequence
+        (optional `valid` [B, W]: False where a window of a short net is padding)."""
+        logits, target = self._logits_targets(batch)
         return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100)
 
     def blocks(self, length: int, window: int | None = None, overlap: int | None = None) -> list[tuple[int, int, int]]:
@@ -187,19 +192,12 @@ class CodePrior(nn.Module):
     def teacher_forced(self, batch: dict) -> dict[str, torch.Tensor]:
         """Per window of `batch` (forward's keys): argmax hits, summed nll and summed predictive entropy (nats) over
         the positions it is trained on, and their count: the prior's health on its training windows."""
-        codes, offset = batch["codes"], batch["offset"]
-        inp, pos = self._window(codes, offset)
-        x = torch.cat([self._prefix(batch["data"], batch["arch"]), self._embed(inp, pos)], 1)
-        logits = self.gpt(inputs_embeds=x).logits[:, self.PREFIX:, :-1].float()        # BOS is never a target
-        start = (offset == 0)[:, None]
-        target = torch.where(start, codes, _ahead(codes, -100))
-        if "valid" in batch:
-            target = target.masked_fill(~torch.where(start, batch["valid"], _ahead(batch["valid"], False)), -100)
+        logits, target = self._logits_targets(batch)
+        logp = logits[..., :-1].float().log_softmax(-1)                                # BOS is never a target
         keep = target >= 0
-        logp = logits.log_softmax(-1)
         nll = -logp.gather(-1, target.clamp_min(0)[..., None])[..., 0]
         ent = -(logp.exp() * logp).sum(-1)
-        return {"hits": ((logits.argmax(-1) == target) & keep).sum(1), "nll": (nll * keep).sum(1),
+        return {"hits": ((logp.argmax(-1) == target) & keep).sum(1), "nll": (nll * keep).sum(1),
                 "entropy": (ent * keep).sum(1), "count": keep.sum(1)}
 
 
