@@ -32,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import io
+from .canonical import align, permutation_spec
 from .config import Config, check
 from .data import DATASETS, Dataset, load_dataset
 from .data.tasks import binary_labels, code_to_str, split_codes
@@ -115,6 +116,7 @@ class Zoo:
         self._data = data          # the user dataset this zoo was made from (saved beside it as DATA_FILE)
         self.layout = Layout.from_json(manifest["keys"])
         self.stacked = stacked
+        self._canonical: dict[int, Zoo] = {}
         self._validate()
         self.flat = self.layout.flatten(stacked)
 
@@ -241,6 +243,34 @@ class Zoo:
                     "subset_of": str(self.path), "subset": idx.tolist()}
         data = self.dataset() if self.manifest.get("dataset_file") else None
         return Zoo({k: v[idx] for k, v in self.stacked.items()}, manifest, data=data)
+
+    def canonical(self, reference: int = 0, *, progress: bool = True) -> "Zoo":
+        """This zoo with every checkpoint's hidden units permuted to match checkpoint `reference` (weight matching,
+        workbench.canonical): the same functions and accuracies in aligned coordinates. Cached beside the zoo's folder
+        (<folder>.canonical-<reference>, its manifest naming the zoo it was made from) and in memory."""
+        if not 0 <= reference < len(self):
+            raise ValueError(f"reference must be a checkpoint index in [0, {len(self)}), got {reference}")
+        if reference in self._canonical:
+            return self._canonical[reference]
+        folder = self.path.with_name(f"{self.path.name}.canonical-{reference}") if self.path is not None else None
+        if folder is not None and (folder / io.MANIFEST_FILE).exists():
+            done = Zoo.load(folder)
+            if done.manifest.get("canonical", {}).get("of") == self.fingerprint():
+                self._canonical[reference] = done
+                return done
+            (folder / io.MANIFEST_FILE).unlink()           # made from another zoo of that name: redone below
+        t0 = time.perf_counter()
+        flat = align(permutation_spec(self.net, self.net_kwargs), self.layout, self.flat, self.flat[reference],
+                     ints=self.ints(), progress=progress)
+        manifest = {**self.manifest, "canonical": {"method": "weight_matching", "reference": reference,
+                                                   "of": self.fingerprint(), "of_path": str(self.path) if self.path else None,
+                                                   "seconds": round(time.perf_counter() - t0, 2)}}
+        canon = Zoo(self.layout.unflatten(flat, self.ints()), manifest,
+                    data=self.dataset() if self.manifest.get("dataset_file") else None)
+        if folder is not None:
+            canon.save(folder)
+        self._canonical[reference] = canon
+        return canon
 
     def fingerprint(self) -> str:
         """A short hash of the checkpoints and the net: equal zoos, equal fingerprints."""
