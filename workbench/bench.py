@@ -17,7 +17,8 @@ from .generators import available_generators
 from .generators import method as method_class
 
 COLUMNS = ("zoo", "method", "kind", "n", "ratio", "best_ratio", "median_ratio", "min_ratio", "max_iou",
-           "dist_nearest", "train_dist_nearest", "dist_within", "noise_iou_at_accuracy", "iou_margin", "iou_margin_ci",
+           "dist_nearest", "train_dist_nearest", "dist_within", "dist_nearest_aligned", "train_dist_nearest_aligned",
+           "dist_within_aligned", "farther_aligned", "noise_iou_at_accuracy", "iou_margin", "iou_margin_ci",
            "more_novel_than_noise", "verdict", "p_farther", "farther_than_training", "train_s", "generate_s", "peak_mb",
            "note")
 # the winner of each column: the best value among the generators' rows
@@ -163,7 +164,8 @@ def classify(row: dict) -> str:
     if row.get("more_novel_than_noise") is None:
         why = "not tested" + (f" ({row['verdict']})" if row.get("verdict") else "")
         return why if not row.get("farther_than_training") else "farther than training (no noise test)"
-    return "new networks" if row["more_novel_than_noise"] and row["farther_than_training"] else "near-copies"
+    far = row["farther_than_training"] and row.get("farther_aligned") is not False    # after alignment too, if measured
+    return "new networks" if row["more_novel_than_noise"] and far else "near-copies"
 
 
 def winners(rows: list[dict]) -> list[dict]:
@@ -197,9 +199,13 @@ def verdict_line(row: dict) -> str:
         "not more novel than noise of equal accuracy"
     far = "farther from its nearest training checkpoint than the checkpoints are from each other" \
         if row["farther_than_training"] else "not farther from the training checkpoints than they are from each other"
+    aligned = ""
+    if row.get("dist_nearest_aligned") is not None:          # the honest copy test: a permuted copy is still a copy
+        aligned = (f"; after weight matching {'farther' if row.get('farther_aligned') else 'not farther'} (median "
+                   f"{row['dist_nearest_aligned']:.3g} vs {row['train_dist_nearest_aligned']:.3g})")
     return (f"{row['method']}: {row['ratio']:.3f} of the originals' accuracy, {novel} (max IoU {row['max_iou']:.3f} vs "
             f"{row['noise_iou_at_accuracy']:.3f}, margin 95 % interval {row['iou_margin_ci']}), {far} (median "
-            f"{row['dist_nearest']:.3g} vs {row['train_dist_nearest']:.3g}, p = {row['p_farther']:.2g})")
+            f"{row['dist_nearest']:.3g} vs {row['train_dist_nearest']:.3g}, p = {row['p_farther']:.2g}){aligned}")
 
 
 def scatter_figure(points: dict, title: str = ""):

@@ -326,9 +326,35 @@ def farther_test(dist: torch.Tensor, train_dist: torch.Tensor) -> dict:
     return {"p_farther": p, "farther": p < 0.05}
 
 
+def _aligned_distances(zoo, sets: dict, scale: torch.Tensor, reference: int = 0) -> dict[str, dict] | None:
+    """Per set: each model's distance to its nearest training checkpoint after alignment, and the set's median
+    distance to its nearest other member, aligned -- a permuted copy is still a copy. None for a net that cannot be
+    canonicalised. Every model and checkpoint is weight-matched to checkpoint `reference` (one matching per model,
+    not one per model and checkpoint), and a distance is the smaller of the aligned and the raw one: both are upper
+    bounds of the distance under the best permutation (a net noised far from checkpoint j can be matched to the
+    reference differently from j, and its aligned distance then exceeds its raw one)."""
+    from .canonical import align, permutation_spec, supported
+
+    if supported(zoo.net, zoo.net_kwargs):
+        return None
+    spec, canon = permutation_spec(zoo.net, zoo.net_kwargs), zoo.canonical(reference, progress=False)
+    z_canon = canon.flat.double() / scale
+    out = {}
+    for name, (kind, params) in sets.items():
+        raw = _as_flat(zoo, params).double() / scale
+        if kind == "original":
+            out[name] = {"dist": torch.minimum(nearest_other(z_canon), nearest_other(raw)),
+                         "within": median(torch.minimum(nearest_other(z_canon), nearest_other(raw)))}
+            continue
+        z = align(spec, zoo.layout, _as_flat(zoo, params), canon.flat[reference], ints=zoo.ints()).double() / scale
+        dist = torch.minimum(pairwise_distances(z, z_canon).min(1).values, pairwise_distances(raw, zoo.flat.double() / scale).min(1).values)
+        out[name] = {"dist": dist, "within": median(torch.minimum(nearest_other(z), nearest_other(raw)))}
+    return out
+
+
 def audit(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, n: int = 100, sigmas=AUDIT_SIGMAS,
           seed: int = 0, boot: int = 1000, baselines: bool = True, progress: bool = False,
-          floor: float = ACCURACY_FLOOR) -> tuple[list[dict], dict]:
+          floor: float = ACCURACY_FLOOR, aligned: bool = True) -> tuple[list[dict], dict]:
     """The memorisation audit of every set on one zoo: the originals, the baselines (noise sweep, checkpoint
     average, per-coordinate Gaussian, random init, nearest-checkpoint retrieval; n models each) and each generated
     set ([m, D], zoo layout). X, y: held-out data (y [n]).
@@ -338,7 +364,9 @@ def audit(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, n: int
     to a training checkpoint; originals: to another one), dist_nearest (median L2 to the nearest checkpoint, per-key
     std units; originals: to another one), train_dist_nearest (the originals' median), dist_within (median distance of
     a set's models to their nearest other member: 0 for one net repeated), noise_iou_at_accuracy,
-    iou_margin (+ 95 % interval), more_novel_than_noise, p_farther, farther_than_training, verdict.
+    iou_margin (+ 95 % interval), more_novel_than_noise, p_farther, farther_than_training, verdict; with `aligned`
+    (nets workbench.canonical handles), the same distances after weight matching every model to checkpoint 0:
+    dist_nearest_aligned, train_dist_nearest_aligned, dist_within_aligned, farther_aligned.
     Matched accuracy means matched: the noise sweep is extended (sigma doubled) until its accuracy reaches
     `floor` x the originals'; a set below that floor is "inaccurate" and a set less accurate than the whole sweep
     (sigma capped at MAX_SIGMA) is "outside the noise sweep" -- neither gets a novelty verdict (more_novel_than_noise
@@ -370,6 +398,9 @@ def audit(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, n: int
         within = median(nearest_other(params.double() / scale))   # a set that is one net repeated: 0
         points[name] = {"kind": kind, "acc": (~wrong).double().mean(1) * 100, "iou": iou.double(), "dist": dist,
                         "within": within}
+    al = _aligned_distances(zoo, sets, scale) if aligned else None
+    for name, d in (al or {}).items():
+        points[name]["dist_aligned"] = d["dist"]
     orig = points["original"]
     orig_mean = orig["acc"].mean().item()
     if baselines:
@@ -384,6 +415,12 @@ def audit(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, n: int
                "min_ratio": s["min"] / orig_mean, "max_iou": p["iou"].nanmean().item(),
                "dist_nearest": median(p["dist"]), "train_dist_nearest": median(orig["dist"]),
                "dist_within": p["within"]}
+        if al is not None and name in al:
+            row.update({"dist_nearest_aligned": median(al[name]["dist"]),
+                        "train_dist_nearest_aligned": median(al["original"]["dist"]),
+                        "dist_within_aligned": al[name]["within"]})
+            if p["kind"] in ("baseline", "generator"):
+                row["farther_aligned"] = farther_test(al[name]["dist"], al["original"]["dist"])["farther"]
         if p["kind"] in ("baseline", "generator") and noise:
             ft = farther_test(p["dist"], orig["dist"])
             row.update({"p_farther": ft["p_farther"], "farther_than_training": ft["farther"],

@@ -49,7 +49,7 @@ def data_dir() -> Path:
 
 # the source that decides what a cached result holds: a zoo's checkpoints, a trained generator's weights
 ZOO_CODE = ("zoo.py", "fit.py", "layout.py", "nets", "data")
-GENERATOR_CODE = ("generators", "tokenizers", "train.py", "encoders.py", "collection.py")
+GENERATOR_CODE = ("generators", "tokenizers", "train.py", "encoders.py", "collection.py", "canonical.py")
 
 
 def code_key(parts=ZOO_CODE, pkg: Path | None = None) -> str:

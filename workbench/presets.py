@@ -26,6 +26,10 @@ class Preset(Config):
     batch_size: int = 32
     n_checkpoints: int = 50      # K of the last_epoch zoos (RPG: 50)
     n_seeds: int = 10            # independent runs in the seeds zoo
+    many_seeds: int = 100        # notebook 10: the seeds zoo on which novelty means something (issue 19)
+    seed_counts: tuple[int, ...] = (10, 30, 100)   # notebook 10: training seeds of the "more training models" rows
+    new_networks: dict = field(default_factory=dict)   # notebook 10: {"zoos": ["seeds", "many_seeds"], "variants":
+                                                       # the audit's generator rows (default: all)}
     n_tasks: int | None = None   # binary tasks (None: all 1,022)
     n_unseen: int = 20           # held-out task codes (RPG: 20)
     head_epochs: int = 10
@@ -146,8 +150,10 @@ class Preset(Config):
         from .generators import method as method_class
         from .train import TrainConfig
 
-        steps = self.ablation_steps if method == "ablation" else method_class(method).preset_training(self)["steps"]
-        return TrainConfig(**{"steps": steps, "lr": self.rpg_lr, "device": self.device, **overrides})
+        training = {} if method == "ablation" else method_class(method).preset_training(self)
+        steps = self.ablation_steps if method == "ablation" else training["steps"]
+        lr = training.get("lr", self.rpg_lr)            # a method that names its learning rate trains at it
+        return TrainConfig(**{"steps": steps, "lr": lr, "device": self.device, **overrides})
 
 
 SMOKE_RPG = {"d_model": 32, "n_layers": 1, "d_state": 8, "channels": [8, 16, 32, 16, 8]}
@@ -217,7 +223,8 @@ PRESETS: dict[str, Preset] = {
     "smoke": Preset(name="smoke", purpose="a CI setting: every notebook in seconds; its generators train for a few "
                     "steps and write near-chance nets. For real nets use the small preset.",
                     dataset_kwargs={"max_train": 500, "max_test": 200}, zoo_nets=("cnn_s", "mlp"),
-                    epochs=2, n_checkpoints=5, n_seeds=3, n_tasks=24, n_unseen=4, head_epochs=2, n_eval=4,
+                    epochs=2, n_checkpoints=5, n_seeds=3, many_seeds=6, seed_counts=(3, 6),
+                    new_networks={"zoos": ["many_seeds"], "variants": ["rpg", "flow", "flow (raw weights)"]}, n_tasks=24, n_unseen=4, head_epochs=2, n_eval=4,
                     rpg=SMOKE_RPG, rpg_token_size=32, rpg_max_tokens=64, rpg_diffusion_values=64 * 32, rpg_steps=20,
                     pdiff={"enc_channels": [4, 8], "channels": [8, 16, 8], "ae_steps": 20}, pdiff_steps=20, pdiff_batch=4,
                     audit_n=6, audit_memory=False, leaderboard_zoos=(("last_epoch", "cnn_s"), ("seeds", "cnn_s")), ablation_steps=10, task_steps=20, task_batch=8, sampler_steps=(5, 60),

@@ -255,15 +255,17 @@ class Zoo:
         folder = self.path.with_name(f"{self.path.name}.canonical-{reference}") if self.path is not None else None
         if folder is not None and (folder / io.MANIFEST_FILE).exists():
             done = Zoo.load(folder)
-            if done.manifest.get("canonical", {}).get("of") == self.fingerprint():
+            made = done.manifest.get("canonical", {})
+            if made.get("of") == self.fingerprint() and made.get("code") == io.code_key(("canonical.py",)):
                 self._canonical[reference] = done
                 return done
-            (folder / io.MANIFEST_FILE).unlink()           # made from another zoo of that name: redone below
+            (folder / io.MANIFEST_FILE).unlink()           # made from another zoo, or by older code: redone below
         t0 = time.perf_counter()
         flat = align(permutation_spec(self.net, self.net_kwargs), self.layout, self.flat, self.flat[reference],
                      ints=self.ints(), progress=progress)
         manifest = {**self.manifest, "canonical": {"method": "weight_matching", "reference": reference,
                                                    "of": self.fingerprint(), "of_path": str(self.path) if self.path else None,
+                                                   "code": io.code_key(("canonical.py",)),
                                                    "seconds": round(time.perf_counter() - t0, 2)}}
         canon = Zoo(self.layout.unflatten(flat, self.ints()), manifest,
                     data=self.dataset() if self.manifest.get("dataset_file") else None)

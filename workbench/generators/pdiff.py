@@ -21,7 +21,7 @@ from ..config import Config, check
 from ..tokenizers import Tokenizer
 from ..train import TrainConfig, fit, sampler
 from . import GENERATORS, Generator, seeded
-from .rpg import UNet1d
+from .blocks import UNet1d
 from .schedulers import DDIM, DDPM, Prediction
 
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ...config import Config, check
-from ..rpg import sinusoid
+from ..blocks import sinusoid
 
 
 @dataclass(frozen=True)
