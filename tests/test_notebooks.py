@@ -135,7 +135,8 @@ def test_08_leaderboard_rows_carry_the_issue_columns(tmp_path):
         assert by["nearest-checkpoint retrieval"]["dist_nearest"] == 0
         assert by["nearest-checkpoint retrieval"]["more_novel_than_noise"] is not True   # None: below the floor
         assert "collection" in by["igpg"]["note"]
-        for m in ("rpg", "pdiff", "neurogen"):
+        assert by["flow"]["n"] and by["original"]["dist_nearest_aligned"] is not None    # cnn_s: canonicalised
+        for m in ("rpg", "pdiff", "neurogen", "flow"):
             r = by[m]
             assert r["n"] == presets.get("smoke").audit_n and r["train_s"] > 0 and r["generate_s"] > 0
             # a novelty verdict only at matched accuracy (smoke generators are mostly below the floor)
@@ -159,3 +160,24 @@ def test_09_demo_times_a_click_per_method(tmp_path):
     assert [r["method"] for r in rows] == ["rpg_task", "rpg", "neurogen"]
     for r in rows:
         assert 0 <= r["accuracy"] <= 100 and 0 < r["generate_s"] <= r["click_to_result_s"]
+
+
+@pytest.mark.notebook
+def test_10_new_networks_reports_the_audit_raw_and_aligned_and_the_issue_targets(tmp_path):
+    from workbench import presets
+
+    executed("10_new_networks", tmp_path)
+    t = json.loads((io.reports_dir() / "10_new_networks.json").read_text())["tables"]
+    smoke = presets.get("smoke")
+    for r in t["canonicalisation"]:
+        assert r["max_abs_logit_diff"] <= 1e-5 and r["nets"] == smoke.many_seeds
+        assert r["dist_nearest_aligned"] <= r["dist_nearest_raw"] + 1e-9     # alignment never moves nets apart
+    rows = {r["method"]: r for r in t["audit"]}
+    assert set(smoke.new_networks["variants"]) <= set(rows) and "nearest-checkpoint retrieval" in rows
+    for r in rows.values():
+        assert r["dist_nearest_aligned"] <= r["dist_nearest"] + 1e-9 and 0 <= r["max_iou"] <= 1
+    assert rows["nearest-checkpoint retrieval"]["dist_nearest_aligned"] == 0
+    assert [m["training seeds"] for m in t["more_training_models"]] == list(smoke.seed_counts)
+    assert {x["target"].split(" ")[0] for x in t["targets"]} >= {"mean", "min", "flow"}
+    assert all(isinstance(x["met"], bool) for x in t["targets"])
+    assert len(t["claims"]) == 3 and all(isinstance(c["reproduced"], bool) for c in t["claims"])
