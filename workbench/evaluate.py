@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch.func import functional_call, vmap
 
+from .canonical import align, permutation_spec, supported
 from .fit import resolve_device
 
 
@@ -333,8 +334,6 @@ def _aligned_distances(zoo, sets: dict, scale: torch.Tensor, reference: int = 0)
     not one per model and checkpoint), and a distance is the smaller of the aligned and the raw one: both are upper
     bounds of the distance under the best permutation (a net noised far from checkpoint j can be matched to the
     reference differently from j, and its aligned distance then exceeds its raw one)."""
-    from .canonical import align, permutation_spec, supported
-
     if supported(zoo.net, zoo.net_kwargs):
         return None
     spec, canon = permutation_spec(zoo.net, zoo.net_kwargs), zoo.canonical(reference, progress=False)
