@@ -25,9 +25,10 @@ def test_a_flow_trained_on_two_nets_writes_nets_next_to_them_in_the_canonical_sp
     gen = flow.generate(6, seed=seed).double() / scale
     to_nearest = pairwise_distances(gen, canon.flat.double() / scale).min(1).values
     apart = pairwise_distances(canon.flat[:1].double() / scale, canon.flat[1:].double() / scale).item()
-    # measured 0.03-0.05 of the checkpoints' distance (seeds 0-3); a flow that learnt nothing sits at ~1 (noise: ~1.4)
-    ratio = measured("nearest_over_apart", to_nearest.max().item() / apart, 0.3)
-    assert ratio < 0.3
+    # measured 0.25 / 0.15 / 0.22 (seeds 0 / 1 / 2, the same under ATEN_CPU_CAPABILITY=default and avx2): >= 2x below
+    # the threshold; after 1 training step (a flow that learnt nothing) 0.91
+    ratio = measured("nearest_over_apart", to_nearest.max().item() / apart, 0.5)
+    assert ratio < 0.5
 
 
 def test_a_saved_flow_reloads_to_the_same_samples_and_samples_are_seeded(seeds_zoo, tmp_path):

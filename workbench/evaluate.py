@@ -342,8 +342,8 @@ def _aligned_distances(zoo, sets: dict, scale: torch.Tensor, reference: int = 0)
     for name, (kind, params) in sets.items():
         raw = _as_flat(zoo, params).double() / scale
         if kind == "original":
-            out[name] = {"dist": torch.minimum(nearest_other(z_canon), nearest_other(raw)),
-                         "within": median(torch.minimum(nearest_other(z_canon), nearest_other(raw)))}
+            dist = torch.minimum(nearest_other(z_canon), nearest_other(raw))
+            out[name] = {"dist": dist, "within": median(dist)}
             continue
         z = align(spec, zoo.layout, _as_flat(zoo, params), canon.flat[reference], ints=zoo.ints()).double() / scale
         dist = torch.minimum(pairwise_distances(z, z_canon).min(1).values, pairwise_distances(raw, zoo.flat.double() / scale).min(1).values)
