@@ -44,8 +44,6 @@ def test_igpg_reloads_with_the_same_samples_and_refuses_unknown_names(trained):
         gen.generate(1, arch="cnn_s", dataset="svhn")
     with pytest.raises(KeyError, match="unknown architecture 'vit'"):
         gen.generate(1, arch="vit", dataset="mnist5k")
-    with pytest.raises(TypeError, match="collection"):
-        experiments.trained("igpg", col.zoo(col.members()[0]), preset)
 
 
 def test_igpg_training_resumes_across_its_two_stages(trained, tmp_path):
@@ -139,3 +137,27 @@ def test_decoded_batchnorm_nets_get_their_statistics_from_the_pairs_images(tmp_p
     by_hand = zoo.layout.flatten({k: v[None] for k, v in net.state_dict().items()})
     assert torch.allclose(out[:, stats], by_hand[:, stats], atol=1e-5)    # the statistics come from the images
     assert not torch.allclose(out[:, stats], raw[:, stats])
+
+
+def test_igpg_trains_on_one_zoo_as_a_one_pair_collection(trained):
+    """The leaderboard's way: a single zoo is a one-pair collection with every seed seen, at most
+    `train_checkpoints` of them; generation needs no pair name; nets too long or data not images are refused."""
+    from workbench.collection import Collection
+    from workbench.generators import method
+
+    preset, col, _, _ = trained
+    zoo = col.zoo(col.member("cnn_s", "mnist5k"))
+    one = Collection.of_zoo(zoo)
+    assert [(m.arch, m.dataset, m.split) for m in one.members()] == [("cnn_s", "mnist5k", "seen")]
+    assert one.fingerprint() == zoo.fingerprint() and one.label == zoo.label
+    preset = preset.replace(igpg_zoo={"holdout_seeds": 0, "train_checkpoints": 3, "max_params": 5000})
+    gen, info = experiments.trained("igpg", zoo, preset, progress=False)
+    train, held = gen.split_rows(zoo, "cnn_s", "mnist5k")
+    assert len(train) == 3 and len(held) == 0 and len(zoo) == 4      # every seed seen, 3 of 4 checkpoints kept
+    flat = gen.generate(2, seed=0, temperature=0.7)
+    assert flat.shape == (2, zoo.num_params) and torch.isfinite(flat).all()
+    assert torch.equal(flat, gen.generate(2, seed=0, arch="cnn_s", dataset="mnist5k", temperature=0.7))
+    with pytest.raises(TypeError, match="say which with arch= and dataset="):
+        trained[2].generate(1)                                          # the collection's generator knows 4 pairs
+    assert "igpg_zoo['max_params']" in method("igpg").applies_to(
+        zoo, preset.replace(igpg_zoo={"max_params": 1000}))

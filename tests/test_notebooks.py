@@ -134,9 +134,11 @@ def test_08_leaderboard_rows_carry_the_issue_columns(tmp_path):
                 "neurogen", "igpg"} <= set(by)
         assert by["nearest-checkpoint retrieval"]["dist_nearest"] == 0
         assert by["nearest-checkpoint retrieval"]["more_novel_than_noise"] is not True   # None: below the floor
-        assert "collection" in by["igpg"]["note"]
         assert by["flow"]["n"] and by["original"]["dist_nearest_aligned"] is not None    # cnn_s: canonicalised
-        for m in ("rpg", "pdiff", "neurogen", "flow"):
+        # IGPG on the zoo as a one-pair collection, and its temperature dial: one scored set per temperature
+        dial = [bench.dial_label("igpg", "temperature", t) for t in (0, 0.3, 0.5, 0.7, 1)]
+        assert set(dial) <= set(by) and all(by[d]["n"] == by["igpg"]["n"] for d in dial)
+        for m in ("rpg", "pdiff", "neurogen", "flow", "igpg", dial[0]):
             r = by[m]
             assert r["n"] == presets.get("smoke").audit_n and r["train_s"] > 0 and r["generate_s"] > 0
             # a novelty verdict only at matched accuracy (smoke generators are mostly below the floor)

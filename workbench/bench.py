@@ -39,7 +39,20 @@ def run_method(name: str, zoo, preset, *, n: int, seed: int = 0, memory: bool = 
            "note": "generator reloaded from its cache (train_s from the run that trained it)" if info["cached"] else ""}
     if memory:   # a fresh process: the peak RSS of generating one net, loading excluded (experiments.measure)
         out["peak_mb"] = experiments.sample_cost(info["path"], n=1, seed=seed)["extra_mb"]
+    if gen.dial is not None:      # the method's novelty dial: one more set per value, scored like any set
+        knob, values = gen.dial
+        out["dial"] = {}
+        for v in values:
+            dial_flat, dial_seconds = experiments.generate_timed(gen, n, seed=seed, **{knob: v})
+            out["dial"][dial_label(name, knob, v)] = (dial_flat, {
+                "train_s": out["train_s"], "generate_s": dial_seconds / n,
+                "note": f"{name} sampled at {knob} {v:g} (its novelty dial; the {name} row: the preset's setting)"})
     return flat, out
+
+
+def dial_label(method: str, knob: str, value: float) -> str:
+    """The leaderboard name of a method's set at one setting of its dial, e.g. "igpg temperature=0.7"."""
+    return f"{method} {knob}={value:g}"
 
 
 def unknown_methods(methods) -> list[str]:
@@ -64,16 +77,20 @@ def leaderboard(zoo, preset, *, methods: list[str] | None = None, label: str | N
     n = preset.audit_n if n is None else n
     label = label or zoo.label
     data = zoo.dataset()
-    generated, extra = {}, {}
+    generated, extra, dials = {}, {}, {}
     for m in methods:
         flat, info = run_method(m, zoo, preset, n=n, seed=seed, memory=memory, progress=progress)
         extra[m] = info
         if flat is not None:
             generated[m] = flat
+        for label_v, (dial_flat, dial_info) in info.pop("dial", {}).items():
+            generated[label_v], extra[label_v], dials[label_v] = dial_flat, dial_info, m
     if sets is not None:
         sets.update(generated)
     rows, points = evaluate.audit(zoo, data.X_test, data.y_test, generated, n=n, sigmas=preset.audit_sigmas,
                                   seed=seed, progress=progress)
+    for label_v, m in dials.items():      # the scatter figure draws each method's dial as one curve
+        points[label_v]["dial"] = m
     out = []
     for r in rows:
         out.append({c: ({"zoo": label, **r, **extra.get(r["method"], {})}).get(c) for c in COLUMNS})
@@ -223,8 +240,17 @@ def scatter_figure(points: dict, title: str = ""):
     if curve:
         ax.plot(*np.array(curve).T, color="k", lw=1, label="noise sweep (means)")
     markers = iter(["o", "^", "s", "D", "v", "P", "X", "*", "<", ">"])
+    dials: dict[str, list] = {}
     for name, p in points.items():
-        if p["kind"] in ("noise", "train"):
+        if p.get("dial"):
+            dials.setdefault(p["dial"], []).append((name, p))
+    for method, sets in dials.items():    # a method's novelty dial: its sets' means joined in dial order, labelled
+        xy = np.array([(p["iou"].mean().item(), p["acc"].mean().item()) for _, p in sets])
+        ax.plot(*xy.T, color="tab:purple", lw=1.2, marker="o", ms=4, label=f"{method} dial ({sets[0][0].split()[-1].split('=')[0]})")
+        for (name, _), (x, y) in zip(sets, xy):
+            ax.annotate(name.split("=")[-1], (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    for name, p in points.items():
+        if p["kind"] in ("noise", "train") or p.get("dial"):
             continue
         ax.scatter(p["iou"], p["acc"], s=22 if p["kind"] == "generator" else 12, marker=next(markers, "o"),
                    label=name, alpha=0.85, edgecolors="k" if p["kind"] == "generator" else "none", linewidths=0.4)
@@ -244,7 +270,7 @@ def distance_figure(by_zoo: dict):
     for ax, (zoo, points) in zip(axes[0], by_zoo.items()):
         ref = next((p for p in points.values() if p["kind"] == "train"), points["original"])
         sets = {"training ↔ training": ref["dist"]}
-        sets.update({n: p["dist"] for n, p in points.items() if p["kind"] == "generator"})
+        sets.update({n: p["dist"] for n, p in points.items() if p["kind"] == "generator" and not p.get("dial")})
         vals = np.concatenate([v.numpy() for v in sets.values()])
         vals = vals[np.isfinite(vals) & (vals > 0)]
         bins = np.geomspace(vals.min(), vals.max() * 1.01, 30) if len(vals) and vals.max() > vals.min() else 20

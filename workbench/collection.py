@@ -82,8 +82,9 @@ class Member:
 
 
 class Collection:
-    def __init__(self, path: Path, manifest: dict):
-        self.path, self.manifest = Path(path), manifest
+    def __init__(self, path: Path | None, manifest: dict):
+        self.path, self.manifest = (Path(path) if path is not None else None), manifest
+        self._zoo_view: Zoo | None = None        # of_zoo: the one zoo this collection is
         self.spec = CollectionSpec.from_dict(manifest["spec"])
         self._members = [Member(**m) for m in manifest["members"]]
         self._zoos: dict[str, Zoo] = {}
@@ -98,6 +99,27 @@ class Collection:
         if m.get("format") != FORMAT:
             raise ValueError(f"{path / MANIFEST}: format {m.get('format')!r} is not {FORMAT!r}")
         return cls(path, m)
+
+    @classmethod
+    def of_zoo(cls, zoo: Zoo, arch: str | None = None) -> "Collection":
+        """One zoo seen as a one-pair collection (its only member `seen`), in memory: how a collection generator
+        (IGPG) trains on a single zoo, e.g. the leaderboard's. Embeddings are cached beside the zoo's folder
+        (<folder>.collection/); the label and fingerprint are the zoo's."""
+        from .encoders import describe_architecture
+
+        if zoo.manifest.get("dataset_file") or zoo.manifest["dataset"] not in DATASETS:
+            raise ValueError(f"zoo {zoo.path}: its dataset {zoo.manifest['dataset']!r} is not a registered one, and a "
+                             f"collection embeds its datasets by name; register a loader with workbench.data.DATASETS")
+        arch = arch or zoo.net
+        spec = CollectionSpec(archs={arch: {"net": zoo.net, **zoo.net_kwargs}}, datasets=(zoo.manifest["dataset"],),
+                              dataset_kwargs=dict(zoo.manifest.get("dataset_kwargs", {})))
+        member = {"arch": arch, "dataset": zoo.manifest["dataset"], "split": "seen", "zoo": "zoo", "net": zoo.net,
+                  "net_kwargs": zoo.net_kwargs, "description": describe_architecture(zoo.net, zoo.net_kwargs)}
+        path = zoo.path.with_name(f"{zoo.path.name}.collection") if zoo.path is not None else None
+        col = cls(path, {"format": FORMAT, "spec": json.loads(spec.to_json()), "members": [member], "of_zoo": True})
+        col._zoos["zoo"] = zoo
+        col._zoo_view = zoo
+        return col
 
     def members(self, split: str | None = None) -> list[Member]:
         return [m for m in self._members if split is None or m.split == split]
@@ -132,12 +154,15 @@ class Collection:
 
     @property
     def label(self) -> str:
-        """Short name for run folders: collection-<pairs>."""
-        return f"collection-{len(self._members)}"
+        """Short name for run folders: collection-<pairs> (of_zoo: the zoo's label)."""
+        return self._zoo_view.label if self._zoo_view is not None else f"collection-{len(self._members)}"
 
     def fingerprint(self) -> str:
-        """A short hash of every member zoo: equal collections, equal fingerprints."""
+        """A short hash of every member zoo: equal collections, equal fingerprints (of_zoo: the zoo's)."""
         import hashlib
+
+        if self._zoo_view is not None:
+            return self._zoo_view.fingerprint()
 
         h = hashlib.sha1(self.spec.to_json().encode())
         for m in self._members:
@@ -157,8 +182,8 @@ class Collection:
         embeddings (the members' descriptions), cached per encoder in embeddings.safetensors."""
         from .encoders import dataset_embedding
 
-        file = self.path / EMBEDDINGS
-        cache = io.load_tensors(file) if file.exists() else {}
+        file = self.path / EMBEDDINGS if self.path is not None else None
+        cache = io.load_tensors(file) if file is not None and file.exists() else {}
         want = {f"data/{image_enc.name}/{d}" for d in self.datasets} | {f"arch/{text_enc.name}/{a}" for a in self.archs}
         missing = sorted(want - set(cache))
         for key in tqdm(missing, desc="embeddings", disable=None if missing else True):
@@ -168,7 +193,7 @@ class Collection:
             else:
                 desc = next(m.description for m in self._members if m.arch == name)
                 cache[key] = text_enc.embed([desc])[0]
-        if missing:
+        if missing and file is not None:
             io.save_tensors(file, cache)
         return {"data": {d: cache[f"data/{image_enc.name}/{d}"] for d in self.datasets},
                 "arch": {a: cache[f"arch/{text_enc.name}/{a}"] for a in self.archs}}

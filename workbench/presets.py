@@ -65,6 +65,8 @@ class Preset(Config):
     igpg_steps: int = 2000                           # prior steps (the VQ-VAE's are igpg["vq_steps"])
     igpg_batch: int = 32                             # prior windows per step
     igpg_n: int = 0                                  # generated models per pair in the IGPG notebooks (0: n_eval)
+    igpg_zoo: dict = field(default_factory=lambda: dict(IGPG_ZOO))   # IGPG on one zoo (leaderboard): igpg overrides
+                                                     # + "max_params", the largest net it takes
     igpg_ablation: dict = field(default_factory=dict)   # notebook 06: {"archs", "datasets", "steps", "igpg": overrides
                                                         # of every row, "variants": [overrides of one row]}
     neurogen: dict = field(default_factory=dict)     # NeuroGenConfig overrides
@@ -156,6 +158,10 @@ class Preset(Config):
         return TrainConfig(**{"steps": steps, "lr": lr, "device": self.device, **overrides})
 
 
+# IGPG on one zoo (the leaderboard's): every seed seen, as for every other method; at most 10 training checkpoints
+# (a code per value: a CPU prior's windows grow with every sequence); nets up to CNN-s (LeNet-5's 44k codes per net
+# are out of a CPU prior's reach at the small preset)
+IGPG_ZOO = {"holdout_seeds": 0, "train_checkpoints": 10, "max_params": 5000}
 SMOKE_RPG = {"d_model": 32, "n_layers": 1, "d_state": 8, "channels": [8, 16, 32, 16, 8]}
 
 # The many-(architecture, dataset) collection (IGPG). small: the architectures and datasets of issue 9, the ResNet

@@ -36,6 +36,8 @@ class Generator(nn.Module):
     three hooks below, so nothing outside the module names it."""
     name = "generator"
     stages = 1          # training stages of `steps` each in a cost measurement (p-diff: autoencoder + diffusion)
+    dial: tuple | None = None   # (generate keyword, values): the sampling knob the leaderboard sweeps as a novelty
+                                # dial (IGPG: temperature), each value scored as its own set
 
     @classmethod
     def from_preset(cls, zoo, preset, *, seed: int = 0, **overrides) -> "Generator":

@@ -77,6 +77,8 @@ class IGPGConfig(Config):
     text_encoder: str = "minilm"
     image_size: int = 224           # encoder input size
     holdout_seeds: int = 1          # the last seed(s) of every pair stay out of training (held-out reconstruction)
+    train_checkpoints: int = 0      # > 0: at most this many of a pair's training checkpoints, evenly spaced (a code per
+                                    # value makes a CPU prior's windows grow with every checkpoint)
     data_dim: int = 0               # filled from the encoders by from_collection
     arch_dim: int = 0
 
@@ -109,6 +111,13 @@ def _suffix(name: str) -> str:
 def _rows(zoo, seeds) -> torch.Tensor:
     keep = set(seeds)
     return torch.tensor([i for i, c in enumerate(zoo.manifest["checkpoints"]) if c["seed"] in keep], dtype=torch.long)
+
+
+def _spaced(rows: torch.Tensor, k: int) -> torch.Tensor:
+    """At most k of `rows`, evenly spaced (k = 0: all)."""
+    if k <= 0 or len(rows) <= k:
+        return rows
+    return rows[torch.linspace(0, len(rows) - 1, k).round().long()]
 
 
 def _transfer_stats(layout: Layout, known: dict[tuple, list]) -> Normalizer:
@@ -149,7 +158,7 @@ class IGPG(Generator):
         config = config.replace(data_dim=image_enc.dim, arch_dim=text_enc.dim)
         # one layout per distinct parameter layout (an architecture on a 5-class dataset has a smaller head)
         layouts: dict[str, dict] = {}
-        pair_layout, train_seeds = {}, {}
+        pair_layout, train_seeds, train_rows = {}, {}, {}
         for m in col.members():
             zoo = col.zoo(m)
             lid = f"{m.arch}/{zoo.layout.dim}"
@@ -159,8 +168,10 @@ class IGPG(Generator):
             seeds = sorted({c["seed"] for c in zoo.manifest["checkpoints"]})
             keep = seeds[:len(seeds) - config.holdout_seeds] if len(seeds) > config.holdout_seeds else seeds
             train_seeds[f"{m.arch}|{m.dataset}"] = keep
+            rows = _spaced(_rows(zoo, keep), config.train_checkpoints)
+            train_rows[f"{m.arch}|{m.dataset}"] = rows.tolist()
             if m.split == "seen":
-                layouts[lid]["flats"].append(zoo.flat[_rows(zoo, keep)])
+                layouts[lid]["flats"].append(zoo.flat[rows])
         known: dict[tuple, list] = {("*", None): []}
         for entry in layouts.values():   # per-key statistics over the seen training checkpoints of each layout
             flats = entry.pop("flats")
@@ -178,6 +189,7 @@ class IGPG(Generator):
                 entry["stats"] = torch.stack([norm.mean, norm.std, norm.var_mean], 1).tolist()
         target = {"collection": str(col.path), "archs": list(col.archs), "datasets": list(col.datasets),
                   "layouts": layouts, "pair_layout": pair_layout, "train_seeds": train_seeds,
+                  "train_rows": train_rows,
                   "splits": {f"{m.arch}|{m.dataset}": m.split for m in col.members()},
                   "embeddings": {"data": {d: v.tolist() for d, v in emb["data"].items()},
                                  "arch": {a: v.tolist() for a, v in emb["arch"].items()}},
@@ -188,15 +200,30 @@ class IGPG(Generator):
 
     @classmethod
     def from_preset(cls, col, preset, *, seed: int = 0, **overrides) -> "IGPG":
+        """Built for a collection (preset.load_collection()) with the preset's `igpg` settings, or for one zoo (the
+        leaderboard's) as a one-pair collection with `igpg` + `igpg_zoo` settings (every checkpoint seen, as for every
+        other method)."""
         if not hasattr(col, "members"):
-            raise TypeError("IGPG trains on a collection of (architecture, dataset) zoos: pass preset.load_collection(), "
-                            "not a single zoo")
-        return cls.from_collection(col, IGPGConfig.from_dict({**preset.igpg, **overrides}), seed=seed)
+            why = cls.applies_to(col, preset)
+            if why:
+                raise ValueError(f"IGPG cannot train on zoo {col.path or col.label}: {why}")
+            overrides = {**_zoo_settings(preset), **overrides}
+        return cls.from_collection(_as_collection(col), IGPGConfig.from_dict({**preset.igpg, **overrides}), seed=seed)
 
     @classmethod
     def applies_to(cls, zoo, preset) -> str | None:
-        return None if hasattr(zoo, "members") else ("trains on a collection of (architecture, dataset) zoos, not on "
-                                                     "one zoo (notebook 05)")
+        if hasattr(zoo, "members"):
+            return None
+        cap = preset.igpg_zoo.get("max_params", 0)
+        if cap and zoo.num_params > cap:
+            return (f"{zoo.num_params:,} parameters: one code per value makes the prior's sequence as long as the net; "
+                    f"the {preset.name} preset's IGPG takes single zoos up to {cap:,} (igpg_zoo['max_params'])")
+        kind = zoo.dataset().kind
+        if kind != "image":
+            return f"its dataset embedding reads images; this zoo's data is {kind}"
+        return None
+
+    dial = ("temperature", (0.0, 0.3, 0.5, 0.7, 1.0))
 
     @classmethod
     def preset_training(cls, preset) -> dict:
@@ -231,9 +258,12 @@ class IGPG(Generator):
         return self.tokenizer_of(arch, dataset).num_tokens * self.vq.config.codes_per_chunk
 
     def split_rows(self, zoo, arch: str, dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Indices of the pair's checkpoints the generator trained on, and of its held-out seeds' checkpoints."""
-        train = _rows(zoo, self.target["train_seeds"][f"{arch}|{dataset}"])
-        held = torch.tensor([i for i in range(len(zoo)) if i not in set(train.tolist())], dtype=torch.long)
+        """Indices of the pair's checkpoints the generator trained on, and of its held-out seeds' checkpoints
+        (checkpoints of training seeds left out by `train_checkpoints` are neither)."""
+        key = f"{arch}|{dataset}"
+        seen = _rows(zoo, self.target["train_seeds"][key])
+        train = torch.tensor(self.target["train_rows"][key], dtype=torch.long) if "train_rows" in self.target else seen
+        held = torch.tensor([i for i in range(len(zoo)) if i not in set(seen.tolist())], dtype=torch.long)
         return train, held
 
     # ---- training -----------------------------------------------------------------------------------------
@@ -254,6 +284,7 @@ class IGPG(Generator):
         from pathlib import Path
 
         sub = (lambda s: Path(out) / s) if out is not None else (lambda s: None)
+        col = _as_collection(col)
         chunks = self.training_chunks(col)
         self.stage = "vq"
         hist = fit(self, sampler({"tokens": chunks}, self.config.vq_batch, seed=cfg.seed),
@@ -300,7 +331,7 @@ class IGPG(Generator):
         greedy sample's agreement with the nearest training sequence (`greedy_match`, share of codes); `greedy` holds
         that sample's parameters [1, D] for the caller to evaluate."""
         rows = []
-        for m, flat in self._seen(col):
+        for m, flat in self._seen(_as_collection(col)):
             st = self.prior_stats(self._windows_of(m, flat))
             codes = self.sample(1, seed=seed, arch=m.arch, dataset=m.dataset, temperature=0).cpu()
             seqs = self.encode(m.arch, m.dataset, flat)
@@ -386,8 +417,16 @@ class IGPG(Generator):
         return self.prior.generate(self.data_emb[d].expand(n, -1), self.arch_emb[a].expand(n, -1), self.num_codes(arch, dataset),
                                    seed=seed, window=window, **self._knobs(temperature, top_k, top_p, overlap))
 
-    def generate(self, n: int, *, seed: int = 0, arch: str, dataset: str, **kw) -> torch.Tensor:
-        """n parameter sets [n, D] for `arch` on `dataset` (seen or held out), in that pair's zoo layout."""
+    def generate(self, n: int, *, seed: int = 0, arch: str | None = None, dataset: str | None = None,
+                 **kw) -> torch.Tensor:
+        """n parameter sets [n, D] for `arch` on `dataset` (seen or held out), in that pair's zoo layout; a generator
+        of one pair (trained on one zoo) may leave both out."""
+        if arch is None or dataset is None:
+            pairs = [p.split("|") for p in self.target["pair_layout"]]
+            if len(pairs) != 1:
+                raise TypeError(f"this IGPG knows {len(pairs)} (architecture, dataset) pairs: say which with arch= and "
+                                f"dataset= (e.g. {pairs[0]})")
+            arch, dataset = arch or pairs[0][0], dataset or pairs[0][1]
         return self.decode(arch, dataset, self.sample(n, seed=seed, arch=arch, dataset=dataset, **kw).cpu())
 
     def generate_many(self, n: int, *, seed: int = 0, arch: str, datasets: list[str], temperature: float | None = None,
@@ -404,6 +443,18 @@ class IGPG(Generator):
         codes = self.prior.generate(self.data_emb[d], self.arch_emb[a].expand(len(d), -1), self.num_codes(arch, datasets[0]),
                                     seed=seed, window=window, **self._knobs(temperature, top_k, top_p, overlap)).cpu()
         return {x: self.decode(arch, x, codes[i * n:(i + 1) * n]) for i, x in enumerate(datasets)}
+
+
+def _as_collection(col):
+    """A collection as it is; one zoo as its one-pair collection (Collection.of_zoo)."""
+    from ...collection import Collection
+
+    return col if hasattr(col, "members") else Collection.of_zoo(col)
+
+
+def _zoo_settings(preset) -> dict:
+    """The preset's IGPGConfig overrides for a single zoo (igpg_zoo without its size cap)."""
+    return {k: v for k, v in preset.igpg_zoo.items() if k != "max_params"}
 
 
 GENERATORS.register("igpg", IGPGConfig, help="IGPG: Gumbel VQ-VAE weight codes + GPT-2 prior over many architectures")(IGPG)
