@@ -8,7 +8,7 @@ import torch
 
 from workbench import presets
 from workbench.evaluate import accuracy, summary
-from workbench.zoo import collect
+from workbench.recipes import collect
 
 
 def timed(label, fn):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from workbench import bench, evaluate, presets
-from workbench.zoo import ZooRecipe, collect
+from workbench.recipes import ZooRecipe, collect
 
 from test_readme import _blocks
 

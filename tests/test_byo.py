@@ -11,7 +11,8 @@ from workbench.generators import baselines
 from workbench.generators.rpg import RPG
 from workbench.layout import Normalizer
 from workbench.nets import create_net
-from workbench.zoo import DATA_FILE, Zoo, ZooRecipe, collect
+from workbench.zoo import DATA_FILE, Zoo
+from workbench.recipes import ZooRecipe, collect
 
 FAST = dict(epochs=2, batch_size=32, n_checkpoints=3, net_kwargs={"hidden": [8]})
 
@@ -222,7 +223,7 @@ def test_mamba_kernel_fallback_is_one_line_per_process():
 
 def test_own_text_records_its_tokenizer_and_keys_its_zoos_by_it():
     from workbench.data import from_texts
-    from workbench.zoo import _net_kwargs
+    from workbench.recipes import _net_kwargs
 
     texts = ["good fun film", "bad dull film", "good great cast", "bad boring plot"] * 5
     labels = [1, 0, 1, 0] * 5

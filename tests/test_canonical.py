@@ -6,7 +6,8 @@ import torch
 from workbench import canonical as C
 from workbench.layout import Layout
 from workbench.nets import create_net
-from workbench.zoo import Zoo, ZooRecipe, collect
+from workbench.zoo import Zoo
+from workbench.recipes import ZooRecipe, collect
 
 NETS = [("mlp", {"hidden": [16, 8]}), ("lenet5", {}), ("neurogen_cnn", {}), ("cnn_s", {}), ("cnn_m", {}),
         ("resnet", {"blocks": [2, 1, 2], "width": 4})]

@@ -5,7 +5,7 @@ import torch
 from workbench import presets
 from workbench.collection import CollectionSpec, collect_collection
 from workbench.data import load_dataset
-from workbench.zoo import ZooRecipe, collect
+from workbench.recipes import ZooRecipe, collect
 
 
 def test_mnist_variants_are_named_datasets_of_the_same_images():

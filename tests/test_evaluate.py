@@ -6,7 +6,8 @@ from workbench.evaluate import (accuracy, baseline_rows, exchange_experiment, io
 from workbench.generators import baselines
 from workbench.layout import Layout, Normalizer
 from workbench.nets import create_net
-from workbench.zoo import Zoo, ZooRecipe, collect
+from workbench.zoo import Zoo
+from workbench.recipes import ZooRecipe, collect
 
 DIGITS = dict(net="mlp", net_kwargs={"hidden": [16]}, dataset="digits", epochs=3, batch_size=64)
 

@@ -8,7 +8,8 @@ from workbench.evaluate import key_scale, pairwise_distances
 from workbench.generators import load
 from workbench.generators.flow import Flow, FlowConfig
 from workbench.train import TrainConfig
-from workbench.zoo import Zoo, ZooRecipe, collect
+from workbench.zoo import Zoo
+from workbench.recipes import ZooRecipe, collect
 
 
 @pytest.fixture(scope="module")

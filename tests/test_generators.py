@@ -8,7 +8,7 @@ from workbench.generators import load
 from workbench.generators.pdiff import PDiff, PDiffConfig
 from workbench.generators.rpg import RPG, RPGConfig, position_embedding
 from workbench.train import TrainConfig, fit, sampler
-from workbench.zoo import ZooRecipe, collect
+from workbench.recipes import ZooRecipe, collect
 
 TINY = dict(token_size=16, d_model=16, n_layers=1, d_state=4, channels=(4, 8, 4), diffusion_batch=32)
 

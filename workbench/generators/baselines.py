@@ -4,6 +4,7 @@ All work on flat [N, D] parameters in a zoo's layout and return [n, D]:
   noise     originals + Gaussian noise of std sigma in normalised space (per-key z-score units)
   average   means of `k` random checkpoints (Zeng et al.: k = 16; a copy of the mean must not pass as a novel model)
   gaussian  a per-coordinate Gaussian fitted to the zoo
+  random_init  freshly initialised nets of the zoo's architecture
 plus RPG's two probes of parameter structure: parameter exchange (Fig. 2) and noise sensitivity (Table 16).
 """
 from __future__ import annotations
@@ -58,3 +59,15 @@ def exchange(a: torch.Tensor, b: torch.Tensor, fraction: float = 0.1, *, seed: i
     g = torch.Generator().manual_seed(seed)
     mask = torch.rand(a.shape[-1], generator=g) < fraction
     return torch.where(mask, b, a)
+
+
+def random_init(zoo, n: int, *, seed: int = 0) -> torch.Tensor:
+    """n freshly initialised nets of the zoo's architecture [n, D] (seeds seed, seed+1, ...)."""
+    from . import seeded
+
+    rows = []
+    for i in range(n):
+        with seeded(seed + i):
+            net = zoo.build_net()
+        rows.append(zoo.layout.flatten({k: v[None] for k, v in net.state_dict().items()}))
+    return torch.cat(rows)

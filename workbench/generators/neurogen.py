@@ -32,7 +32,7 @@ Where this differs from the paper, and why:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -99,7 +99,7 @@ def load_backbone(name: str, *, hidden: int = 64, layers: int = 2, seed: int = 0
     name or local folder. A name that cannot be loaded offline fails at once, saying how to pass a folder."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    from ..encoders import minilm_path
+    from ..io import minilm_path
 
     tok = AutoTokenizer.from_pretrained(str(minilm_path()))
     if name in TINY:
@@ -195,7 +195,7 @@ class NeuroGen(Generator):
         if config.stats == "references":
             norm = Normalizer.fit(zoo.layout, zoo.flat)
         else:                    # no references used: the statistics of 16 fresh initialisations (unused with "none")
-            from ..experiments import random_init
+            from .baselines import random_init
 
             norm = Normalizer.fit(zoo.layout, random_init(zoo, 16, seed=10_000))
         target = {**cls.describe_target(zoo), "keys": zoo.layout.to_json(), "image_encoder": enc_name, "modality": data.kind,

@@ -43,7 +43,7 @@ def minilm_word_embeddings() -> torch.Tensor:
     """MiniLM's word-embedding table [30522, 384], read once per process from the shipped safetensors."""
     from safetensors import safe_open
 
-    from ..encoders import minilm_path
+    from ..io import minilm_path
 
     with safe_open(str(minilm_path() / "model.safetensors"), "pt") as fh:
         return fh.get_tensor("embeddings.word_embeddings.weight").float()

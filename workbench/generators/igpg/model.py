@@ -32,6 +32,7 @@ from ...layout import Layout, Normalizer
 from ...tokenizers import Tokenizer, TokenizerConfig
 from ...train import TrainConfig, fit, sampler
 from .. import GENERATORS, Generator, seeded
+from .layouts import collection_layouts, pair_rows
 from .prior import CodePrior, PriorConfig
 from .vqvae import ChunkVQVAE, VQConfig
 
@@ -86,7 +87,7 @@ class IGPGConfig(Config):
         check(self.vq_steps >= 1 and self.vq_batch >= 1, "vq_steps, vq_batch >= 1")
         check(0 <= self.prior_target <= 1, f"prior_target must be in [0, 1], got {self.prior_target}")
         check(self.temperature >= 0, f"temperature must be >= 0 (0: greedy), got {self.temperature}")
-        check(self.top_k >= 0 and 0 < self.top_p <= 1, f"top_k >= 0 and top_p in (0, 1] required")
+        check(self.top_k >= 0 and 0 < self.top_p <= 1, "top_k >= 0 and top_p in (0, 1] required")
         check(self.prior_passes >= 0 and self.prior_check_every >= 0, "prior_passes, prior_check_every >= 0")
         check(self.bn_recalibrate >= 0, f"bn_recalibrate must be >= 0, got {self.bn_recalibrate}")
 
@@ -101,33 +102,6 @@ class IGPGConfig(Config):
         return PriorConfig(vocab=self.codebook_size, data_dim=self.data_dim, arch_dim=self.arch_dim,
                            use_arch=self.use_arch, context=self.context, n_embd=self.n_embd, n_layer=self.n_layer,
                            n_head=self.n_head)
-
-
-def _suffix(name: str) -> str:
-    parts = name.split(".")
-    return ".".join(p for p in parts if not p.isdigit())[-40:]   # "3.conv1.weight" -> "conv1.weight"
-
-
-def _rows(zoo, seeds) -> torch.Tensor:
-    keep = set(seeds)
-    return torch.tensor([i for i, c in enumerate(zoo.manifest["checkpoints"]) if c["seed"] in keep], dtype=torch.long)
-
-
-def _spaced(rows: torch.Tensor, k: int) -> torch.Tensor:
-    """At most k of `rows`, evenly spaced (k = 0: all)."""
-    if k <= 0 or len(rows) <= k:
-        return rows
-    return rows[torch.linspace(0, len(rows) - 1, k).round().long()]
-
-
-def _transfer_stats(layout: Layout, known: dict[tuple, list]) -> Normalizer:
-    """Per-key statistics for an architecture without checkpoints, from seen keys with the same suffix and shape."""
-    rows = []
-    for k in layout.float_keys:
-        cands = known.get((_suffix(k.name), k.shape)) or known.get((_suffix(k.name), None)) or known[("*", None)]
-        rows.append(torch.tensor(cands).mean(0))
-    st = torch.stack(rows)                                                    # [keys, 3]: mean, std, var_mean
-    return Normalizer(layout, st[:, 0], st[:, 1], st[:, 2])
 
 
 class IGPG(Generator):
@@ -156,37 +130,7 @@ class IGPG(Generator):
         text_enc = text_enc or text_encoder(config.text_encoder)
         emb = col.embeddings(image_enc, text_enc)
         config = config.replace(data_dim=image_enc.dim, arch_dim=text_enc.dim)
-        # one layout per distinct parameter layout (an architecture on a 5-class dataset has a smaller head)
-        layouts: dict[str, dict] = {}
-        pair_layout, train_seeds, train_rows = {}, {}, {}
-        for m in col.members():
-            zoo = col.zoo(m)
-            lid = f"{m.arch}/{zoo.layout.dim}"
-            layouts.setdefault(lid, {"arch": m.arch, "net": m.net, "net_kwargs": m.net_kwargs, "keys": zoo.layout.to_json(),
-                                     "flats": []})
-            pair_layout[f"{m.arch}|{m.dataset}"] = lid
-            seeds = sorted({c["seed"] for c in zoo.manifest["checkpoints"]})
-            keep = seeds[:len(seeds) - config.holdout_seeds] if len(seeds) > config.holdout_seeds else seeds
-            train_seeds[f"{m.arch}|{m.dataset}"] = keep
-            rows = _spaced(_rows(zoo, keep), config.train_checkpoints)
-            train_rows[f"{m.arch}|{m.dataset}"] = rows.tolist()
-            if m.split == "seen":
-                layouts[lid]["flats"].append(zoo.flat[rows])
-        known: dict[tuple, list] = {("*", None): []}
-        for entry in layouts.values():   # per-key statistics over the seen training checkpoints of each layout
-            flats = entry.pop("flats")
-            if flats:
-                layout = Layout.from_json(entry["keys"])
-                norm = Normalizer.fit(layout, torch.cat(flats))
-                entry["stats"] = torch.stack([norm.mean, norm.std, norm.var_mean], 1).tolist()
-                for k, row in zip(layout.float_keys, entry["stats"]):
-                    for key in ((_suffix(k.name), k.shape), (_suffix(k.name), None), ("*", None)):
-                        known.setdefault(key, []).append(row)
-        for entry in layouts.values():   # layouts no seen pair has (held-out depth) borrow statistics from seen keys
-            entry["seen"] = "stats" in entry
-            if not entry["seen"]:
-                norm = _transfer_stats(Layout.from_json(entry["keys"]), known)
-                entry["stats"] = torch.stack([norm.mean, norm.std, norm.var_mean], 1).tolist()
+        layouts, pair_layout, train_seeds, train_rows = collection_layouts(col, config)
         target = {"collection": str(col.path), "archs": list(col.archs), "datasets": list(col.datasets),
                   "layouts": layouts, "pair_layout": pair_layout, "train_seeds": train_seeds,
                   "train_rows": train_rows,
@@ -261,7 +205,7 @@ class IGPG(Generator):
         """Indices of the pair's checkpoints the generator trained on, and of its held-out seeds' checkpoints
         (checkpoints of training seeds left out by `train_checkpoints` are neither)."""
         key = f"{arch}|{dataset}"
-        seen = _rows(zoo, self.target["train_seeds"][key])
+        seen = pair_rows(zoo, self.target["train_seeds"][key])
         train = torch.tensor(self.target["train_rows"][key], dtype=torch.long) if "train_rows" in self.target else seen
         held = torch.tensor([i for i in range(len(zoo)) if i not in set(seen.tolist())], dtype=torch.long)
         return train, held
@@ -274,7 +218,7 @@ class IGPG(Generator):
         """(member, its training checkpoints [N, D]) for every seen pair: held-out seeds stay out of training."""
         for m in col.members("seen"):
             zoo = col.zoo(m)
-            yield m, zoo.flat[self.split_rows(zoo, m.arch, m.dataset)[0]]
+            yield m, zoo.flat[self.splitpair_rows(zoo, m.arch, m.dataset)[0]]
 
     def fit(self, col, cfg: TrainConfig, *, batch_size: int = 32, out=None, progress: bool = True) -> list[dict]:
         """Stage 1: VQ-VAE on every chunk of every seen checkpoint (vq_steps at vq_lr); stage 2: the prior on windows
