@@ -183,3 +183,22 @@ def test_10_new_networks_reports_the_audit_raw_and_aligned_and_the_issue_targets
     assert {x["target"].split(" ")[0] for x in t["targets"]} >= {"mean", "min", "flow"}
     assert all(isinstance(x["met"], bool) for x in t["targets"])
     assert len(t["claims"]) == 3 and all(isinstance(c["reproduced"], bool) for c in t["claims"])
+
+
+@pytest.mark.notebook
+def test_11_lora_audits_generated_adapters_like_any_zoo(tmp_path):
+    from workbench import bench
+
+    executed("11_lora", tmp_path)
+    t = json.loads((io.reports_dir() / "11_lora.json").read_text())["tables"]
+    z = t["zoos"][0]
+    assert z["adapter_and_head_params"] < 10_000 < 20_000_000 < z["frozen_backbone_params"]
+    by = {r["method"]: r for r in t["leaderboard"]}
+    assert set(r["zoo"] for r in t["leaderboard"]) == {"minilm_lora rotten_tomatoes"}
+    assert by["rpg"]["n"] and all(set(r) == set(bench.COLUMNS) for r in t["leaderboard"])
+    assert by["flow"]["n"] is None and "cannot be canonicalised" in by["flow"]["note"]     # said, not hidden
+    assert by["igpg"]["n"] is None and "text" in by["igpg"]["note"]
+    rpg = next(r for r in t["trained_vs_generated"] if r["method"] == "rpg")
+    assert 0 < rpg["generated_mean"] <= 100 and rpg["generate_s"] > 0
+    assert any(r["zoo"].startswith("LLaMA-7B") for r in json.loads(
+        (io.reports_dir() / "11_lora.json").read_text())["paper"].get("trained_vs_generated", []))

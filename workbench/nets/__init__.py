@@ -80,4 +80,4 @@ def recalibrate_batchnorm(net: nn.Module, X: torch.Tensor, *, batches: int = 4, 
     return net.eval()
 
 
-from . import text, vision  # noqa: E402,F401  (registers the built-in nets)
+from . import lora, text, vision  # noqa: E402,F401  (registers the built-in nets)

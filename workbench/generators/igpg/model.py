@@ -158,13 +158,13 @@ class IGPG(Generator):
     def applies_to(cls, zoo, preset) -> str | None:
         if hasattr(zoo, "members"):
             return None
+        kind = zoo.dataset().kind
+        if kind != "image":
+            return f"its dataset embedding reads images; this zoo's data is {kind}"
         cap = preset.igpg_zoo.get("max_params", 0)
         if cap and zoo.num_params > cap:
             return (f"{zoo.num_params:,} parameters: one code per value makes the prior's sequence as long as the net; "
                     f"the {preset.name} preset's IGPG takes single zoos up to {cap:,} (igpg_zoo['max_params'])")
-        kind = zoo.dataset().kind
-        if kind != "image":
-            return f"its dataset embedding reads images; this zoo's data is {kind}"
         return None
 
     dial = ("temperature", (0.0, 0.3, 0.5, 0.7, 1.0))
@@ -218,7 +218,7 @@ class IGPG(Generator):
         """(member, its training checkpoints [N, D]) for every seen pair: held-out seeds stay out of training."""
         for m in col.members("seen"):
             zoo = col.zoo(m)
-            yield m, zoo.flat[self.splitpair_rows(zoo, m.arch, m.dataset)[0]]
+            yield m, zoo.flat[self.split_rows(zoo, m.arch, m.dataset)[0]]
 
     def fit(self, col, cfg: TrainConfig, *, batch_size: int = 32, out=None, progress: bool = True) -> list[dict]:
         """Stage 1: VQ-VAE on every chunk of every seen checkpoint (vq_steps at vq_lr); stage 2: the prior on windows

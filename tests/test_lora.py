@@ -1,0 +1,65 @@
+"""LoRA adapters of the offline MiniLM as a target net: the fast path (cached frozen blocks, the [CLS] row through the
+adapted block) computes what peft + transformers compute, and a zoo of them holds the adapters and the head only."""
+import copy
+
+import pytest
+import torch
+
+from workbench.data import load_dataset
+from workbench.nets import create_net
+from workbench.nets.lora import backbone, with_specials
+from workbench.recipes import ZooRecipe, collect
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return load_dataset("rotten_tomatoes", max_train=100, max_test=60)
+
+
+def test_the_fast_path_equals_peft_on_the_whole_model(texts):
+    from peft import LoraConfig, inject_adapter_in_model
+
+    torch.manual_seed(0)
+    net = create_net("minilm_lora", num_classes=2, target_modules=("query", "value", "output.dense"))
+    for p in net.lora.parameters():          # B starts at zero (an adapter is the identity): give it a real value
+        torch.nn.init.normal_(p, std=0.05)
+    model, _ = backbone()
+    ref = copy.deepcopy(model)
+    inject_adapter_in_model(LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0,
+                                       target_modules=r"^(attention\.self\.query|attention\.self\.value|output\.dense)$"),
+                            ref.encoder.layer[-1])
+    sd = ref.encoder.layer[-1].state_dict()
+    for m, path in (("query", "attention.self.query"), ("value", "attention.self.value"), ("output_dense", "output.dense")):
+        sd[f"{path}.lora_A.default.weight"] = net.lora[m]["A"].weight
+        sd[f"{path}.lora_B.default.weight"] = net.lora[m]["B"].weight
+    ref.encoder.layer[-1].load_state_dict(sd)
+    X = texts.X_test[:30]
+    full = with_specials(X)
+    with torch.no_grad():
+        want = ref.eval()(input_ids=full, attention_mask=(full != 0).long()).last_hidden_state[:, 0]
+        got = net.features(X)
+    assert (want - got).abs().max() < 1e-4 * want.abs().max()
+    assert not torch.equal(got, create_net("minilm_lora", num_classes=2).features(X))   # the adapters matter
+
+
+def test_a_lora_zoo_holds_the_adapters_and_the_head_and_names_the_backbone(texts, tmp_path):
+    r = ZooRecipe(recipe="seeds", net="minilm_lora", dataset="rotten_tomatoes",
+                  dataset_kwargs={"max_train": 100, "max_test": 60}, n_checkpoints=2, epochs=1, lr=0.05, batch_size=32)
+    zoo = collect(r, tmp_path / "z", progress=False)
+    assert set(zoo.stacked) == {"lora.query.A.weight", "lora.query.B.weight", "lora.value.A.weight",
+                                "lora.value.B.weight", "head.weight", "head.bias"}
+    assert zoo.num_params == 4 * 384 * 4 + 2 * 384 + 2                      # 22M frozen weights stay out
+    frozen = zoo.manifest["frozen"]
+    assert frozen["backbone"] == "minilm" and len(frozen["sha1"]) == 12 and frozen["parameters"] > 20_000_000
+    assert ((zoo.accuracies >= 0) & (zoo.accuracies <= 1)).all()
+    assert not torch.equal(zoo.flat[0], zoo.flat[1])                         # two seeds, two adapters
+    zoo.manifest["frozen"] = {**frozen, "sha1": "0" * 12}
+    with pytest.raises(ValueError, match="same backbone"):
+        zoo.build_net()
+
+
+def test_bad_lora_options_are_refused_by_name():
+    with pytest.raises(ValueError, match="target_modules must be among"):
+        create_net("minilm_lora", target_modules=("qkv",))
+    with pytest.raises(ValueError, match="tokenizer='minilm'"):
+        create_net("minilm_lora", vocab_size=5000)
