@@ -113,7 +113,7 @@ def test_igpg_says_how_its_prior_training_ended_and_reports_its_health(trained):
 def test_decoded_batchnorm_nets_get_their_statistics_from_the_pairs_images(tmp_path):
     from workbench.collection import CollectionSpec, collect_collection
     from workbench.generators.igpg.model import IGPG, IGPGConfig
-    from workbench.nets import create_net, recalibrate_batchnorm
+    from workbench.nets import recalibrate_batchnorm
     from workbench.train import TrainConfig
 
     spec = CollectionSpec(archs={"res": {"net": "resnet", "blocks": [1], "width": 2}}, datasets=("digits28",),

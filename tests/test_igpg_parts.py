@@ -125,6 +125,7 @@ def test_prior_trains_every_window_generation_reads_so_a_memorised_prior_writes_
     # multiples of W / 2 plus T - W never trains (the bug this guards against: the classifier head came out wrong)
     W, T = 12, 34
     prior = _prior(seed=0).train()
+    assert prior.config.context == W
     g = torch.Generator().manual_seed(0)
     seqs = torch.randint(0, 16, (2, T), generator=g)
     data, arch = torch.randn(2, 6, generator=g), torch.randn(2, 5, generator=g)

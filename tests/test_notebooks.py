@@ -200,5 +200,8 @@ def test_11_lora_audits_generated_adapters_like_any_zoo(tmp_path):
     assert by["igpg"]["n"] is None and "text" in by["igpg"]["note"]
     rpg = next(r for r in t["trained_vs_generated"] if r["method"] == "rpg")
     assert 0 < rpg["generated_mean"] <= 100 and rpg["generate_s"] > 0
+    task = {r["method"]: r for r in t["unseen_tasks"]}                 # held-out BBC topic subsets
+    assert {"original", "rpg", "nearest seen task (retrieval)", "majority class"} <= set(task)
+    assert task["original"]["ratio"] == 1 and task["rpg"]["n"] >= 2
     assert any(r["zoo"].startswith("LLaMA-7B") for r in json.loads(
         (io.reports_dir() / "11_lora.json").read_text())["paper"].get("trained_vs_generated", []))

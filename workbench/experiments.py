@@ -65,6 +65,7 @@ def task_generator(task_zoo, preset, *, seed: int = 0, progress: bool = True) ->
     seen_idx, unseen_idx = (~unseen).nonzero().flatten(), unseen.nonzero().flatten()
     gen, info = trained("rpg", task_zoo.subset(seen_idx), preset, seed=seed, batch_size=preset.task_batch,
                         train={"steps": preset.task_steps}, permutation_state=False, condition="head",
+                        code_dim=task_zoo.codes.shape[1],   # a bit per class of the zoo's dataset
                         progress=progress)
     return gen, info, seen_idx, unseen_idx
 

@@ -170,10 +170,15 @@ IGPG_ZOO = {"holdout_seeds": 0, "train_checkpoints": 6, "vq_steps": 600, "prior_
 LORA = {"datasets": ["rotten_tomatoes", "bbc_news"],
         "zoo": {"net_kwargs": {"rank": 4, "alpha": 8.0, "target_modules": ["query", "value"]},
                 "dataset_kwargs": {"max_train": 1000, "max_test": 300}, "n_checkpoints": 10, "epochs": 4, "lr": 0.05,
-                "final_lr": 0.01}}
+                "final_lr": 0.01},
+        # one adapter per binary topic-subset task of BBC News (2^5 - 2 = 30 tasks, a bit per topic), some held out
+        "tasks": {"dataset": "bbc_news", "n_unseen": 6, "dataset_kwargs": {"max_train": 600, "max_test": 300},
+                  "epochs": 2}}
 SMOKE_LORA = {"datasets": ["rotten_tomatoes"],
               "zoo": {**LORA["zoo"], "dataset_kwargs": {"max_train": 100, "max_test": 60}, "n_checkpoints": 3,
-                      "epochs": 1}}
+                      "epochs": 1},
+              "tasks": {"dataset": "bbc_news", "n_unseen": 2, "n_tasks": 8, "dataset_kwargs": {"max_train": 100,
+                                                                                            "max_test": 60}, "epochs": 1}}
 SMOKE_RPG = {"d_model": 32, "n_layers": 1, "d_state": 8, "channels": [8, 16, 32, 16, 8]}
 
 # The many-(architecture, dataset) collection (IGPG). small: the architectures and datasets of issue 9, the ResNet

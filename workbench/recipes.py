@@ -10,7 +10,7 @@ Recipes:
               checkpoints (RPG / p-diff protocol)
   seeds       N independent runs (seed, seed+1, ...), the final checkpoint of each (or `per_seed` checkpoints
               evenly spaced over its checkpoint epoch, the last being the final one)
-  tasks       one checkpoint per binary class-subset task (10-bit code); `head_only` (default) trains just the
+  tasks       one checkpoint per binary class-subset task (a bit per class); `head_only` (default) trains just the
               classifier head on a shared frozen backbone (RPG's PCA and unseen-task experiments concern heads),
               otherwise a whole net per task
 """
@@ -210,7 +210,7 @@ def _seeds(recipe, data, kw, parts, bar) -> list[str]:
 
 
 def _tasks(recipe, data, kw, parts, bar) -> list[str]:
-    taskset = split_codes(recipe.n_unseen, seed=recipe.task_seed, n_tasks=recipe.n_tasks)
+    taskset = split_codes(recipe.n_unseen, seed=recipe.task_seed, n_tasks=recipe.n_tasks, num_classes=data.num_classes)
     names = [f"ckpt_{i:05d}" for i in range(len(taskset))]
     meta = lambda i: {"index": i, "seed": recipe.seed, "task": i, "code": code_to_str(taskset.codes[i]),  # noqa: E731
                       "unseen": bool((taskset.unseen == i).any())}
@@ -329,7 +329,8 @@ def collect(recipe: ZooRecipe, out: str | Path, *, data: Dataset | None = None, 
     _check_steps(recipe, data)
     parts = _Parts(out, recipe, fingerprint)
     t0 = time.perf_counter()
-    total = recipe.n_checkpoints if recipe.recipe != "tasks" else len(split_codes(recipe.n_unseen, seed=recipe.task_seed, n_tasks=recipe.n_tasks))
+    total = recipe.n_checkpoints if recipe.recipe != "tasks" else len(split_codes(recipe.n_unseen, seed=recipe.task_seed, n_tasks=recipe.n_tasks,
+                                                                                   num_classes=data.num_classes))
     with tqdm(total=total, desc=f"zoo {out.name} [{recipe.recipe}]", disable=None if progress else True) as bar:
         names = RECIPES[recipe.recipe](recipe, data, kw, parts, bar)
     seconds = time.perf_counter() - t0

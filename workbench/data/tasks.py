@@ -1,6 +1,7 @@
-"""Binary class-subset tasks (RPG Sec. 3.4): a 10-bit code says which classes are positive.
+"""Binary class-subset tasks (RPG Sec. 3.4): a code with a bit per class says which classes are positive.
 
-The 2^10 - 2 = 1,022 codes that are neither all-0 nor all-1 are the tasks; a seeded split holds some out as unseen.
+The 2^C - 2 codes that are neither all-0 nor all-1 are the tasks (C = 10: 1,022; BBC News' 5 topics: 30); a seeded
+split holds some out as unseen.
 """
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ class RPGConfig(Config):
     pos_emb: PosEmb = "2d"                   # Table 4b
     permutation_state: bool = True           # one learned embedding per training checkpoint (Table 15)
     num_states: int = 1                      # = number of training checkpoints (filled by from_zoo)
-    condition: Literal["none", "head", "full"] = "none"   # 10-bit task code added to head tokens / all tokens
+    condition: Literal["none", "head", "full"] = "none"   # task code (a bit per class) added to head tokens / all tokens
     code_dim: int = 10
     channels: tuple[int, ...] = (32, 64, 128, 64, 32)      # U-Net [1, 32, 64, 128, 64, 32, 1]
     kernel: int = 7
