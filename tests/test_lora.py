@@ -63,3 +63,29 @@ def test_bad_lora_options_are_refused_by_name():
         create_net("minilm_lora", target_modules=("qkv",))
     with pytest.raises(ValueError, match="tokenizer='minilm'"):
         create_net("minilm_lora", vocab_size=5000)
+
+
+def test_permuting_an_adapters_rank_changes_nothing_and_weight_matching_undoes_it(texts, tmp_path):
+    from workbench.canonical import align, permutation_spec, permute, random_perms
+    from workbench.zoo import Zoo
+
+    torch.manual_seed(1)
+    net = create_net("minilm_lora", num_classes=2)
+    for p in net.lora.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    zoo = Zoo.from_state_dicts([net.state_dict()], net="minilm_lora", net_kwargs={"num_classes": 2},
+                               dataset="rotten_tomatoes")
+    spec = permutation_spec("minilm_lora", zoo.net_kwargs)
+    assert [g.name for g in spec] == ["lora.query.rank", "lora.value.rank"] and all(g.size == 4 for g in spec)
+    perms = random_perms(spec, seed=0)
+    sd = net.state_dict()
+    moved_sd = permute(sd, spec, perms)
+    assert not torch.equal(moved_sd["lora.query.A.weight"], sd["lora.query.A.weight"])
+    X = texts.X_test[:20]
+    other = create_net("minilm_lora", num_classes=2)
+    other.load_state_dict(moved_sd)
+    with torch.no_grad():
+        assert torch.allclose(net(X), other(X), atol=1e-5)                        # the same function
+    moved = zoo.layout.flatten({k: v[None] for k, v in moved_sd.items()})
+    back = align(spec, zoo.layout, moved, zoo.flat[0], progress=False)
+    assert torch.allclose(back, zoo.flat, atol=1e-6)

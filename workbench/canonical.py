@@ -11,7 +11,8 @@ weights with a reference's (a linear assignment, scipy's `linear_sum_assignment`
 
 The permutation groups are read off the module tree, so any nn.Sequential of Conv2d / Linear / BatchNorm / elementwise
 activations / pooling / Flatten (mlp, lenet5, neurogen_cnn, cnn_s, cnn_m) and the CIFAR ResNet's BasicBlocks
-(residual streams share one permutation per stage, each block's inner channels get their own) are supported; any other
+(residual streams share one permutation per stage, each block's inner channels get their own) are supported, and
+nets that state their own groups (LoRA adapters: the rank of each A, B pair, nets/lora.py); any other
 module is refused by name (the ViT's attention heads and the text nets' recurrent or embedding inputs are not handled).
 """
 from __future__ import annotations
@@ -107,7 +108,11 @@ def _block(prefix: str, b: BasicBlock, stream: Group) -> tuple[Group, Group]:
 
 
 def spec_of(net: nn.Module, name: str = "net") -> list[Group]:
-    """The permutation groups of a net (its classifier outputs are never permuted: they are the classes)."""
+    """The permutation groups of a net (its classifier outputs are never permuted: they are the classes). A net that
+    states its own symmetry (`permutation_groups()`: [(name, size, [(key, axis), ...])], e.g. the rank of LoRA
+    adapters) is taken at its word."""
+    if hasattr(net, "permutation_groups"):
+        return [Group(n, size, [Axis(k, a, None) for k, a in axes]) for n, size, axes in net.permutation_groups()]
     if not isinstance(net, nn.Sequential):
         raise NotCanonicalisable(f"net {name!r} ({type(net).__name__}) cannot be canonicalised: only nn.Sequential nets "
                                  f"of Conv2d / Linear / BatchNorm / activations / pooling and ResNet BasicBlocks are "

@@ -133,6 +133,12 @@ class LoRANet(nn.Module):
         self.scaling = cfg.alpha / cfg.rank
         self.head = nn.Linear(model.config.hidden_size, cfg.num_classes)   # last Linear: the classifier head
 
+    def permutation_groups(self) -> list[tuple[str, int, list[tuple[str, int]]]]:
+        """The adapters' symmetry (workbench.canonical): B A is unchanged when A's rows and B's columns are permuted
+        together, one permutation of the rank per adapted module."""
+        return [(f"lora.{k}.rank", self.cfg.rank, [(f"lora.{k}.A.weight", 0), (f"lora.{k}.B.weight", 1)])
+                for k in self.lora]
+
     @staticmethod
     def _path(m: str) -> str:
         return f"attention.self.{m}" if m in ("query", "key", "value") else m
