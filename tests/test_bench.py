@@ -100,7 +100,7 @@ def test_readme_bench_snippet_runs(tmp_path, monkeypatch):
     assert rows["rpg"]["n"] == presets.get("smoke").audit_n and 0 <= rows["rpg"]["ratio"] <= 2
     assert rows["rpg"]["peak_mb"] > 0 and rows["pdiff"]["peak_mb"] > 0     # measured in a fresh process each
     assert rows["nearest-checkpoint retrieval"]["farther_than_training"] is False
-    assert "collection" in rows["igpg"]["note"] and rows["igpg"]["n"] is None
+    assert "reads images" in rows["igpg"]["note"] and rows["igpg"]["n"] is None   # IGPG embeds image data only
     assert "tabular" in rows["neurogen"]["note"]
     assert (io.figures_dir() / "bench__wine_zoo__accuracy_vs_iou.png").exists()
     from workbench.zoo import Zoo
