@@ -89,3 +89,32 @@ def test_permuting_an_adapters_rank_changes_nothing_and_weight_matching_undoes_i
     moved = zoo.layout.flatten({k: v[None] for k, v in moved_sd.items()})
     back = align(spec, zoo.layout, moved, zoo.flat[0], progress=False)
     assert torch.allclose(back, zoo.flat, atol=1e-6)
+
+
+def test_a_task_is_described_and_embedded_from_text_only(tmp_path):
+    """A held-out task reaches a generator as the MiniLM embedding of its one-line description or of a few labelled
+    examples; a zoo carries such vectors as its conditions, and they enter its fingerprint (no stale reload)."""
+    import torch
+
+    from workbench.data import from_texts
+    from workbench.encoders import task_description, task_embeddings
+
+    assert task_description([1, 0, 1], ["business", "sport", "tech"]) == "Texts about business or tech, not about sport."
+    texts = [f"the market and the bank {i}" for i in range(6)] + [f"the match and the goal {i}" for i in range(6)] + \
+            [f"the chip and the phone {i}" for i in range(6)]
+    ds = from_texts("mini", texts, [0] * 6 + [1] * 6 + [2] * 6, tokenizer="minilm", test_fraction=0.3)
+    codes = torch.tensor([[1, 0, 0], [0, 1, 1]])
+    for how in ("description", "examples"):
+        e = task_embeddings(ds, codes, how=how, k=2)
+        assert e.shape == (2, 384) and torch.isfinite(e).all() and not torch.allclose(e[0], e[1])
+    with pytest.raises(ValueError, match="accepted"):
+        task_embeddings(ds, codes, how="code")
+    from workbench.zoo import Zoo
+
+    sds = [create_net("mlp", in_features=4, num_classes=2, hidden=[3]).state_dict() for _ in range(3)]
+    zoo = Zoo.from_state_dicts(sds, net="mlp", net_kwargs={"in_features": 4, "num_classes": 2, "hidden": [3]})
+    assert zoo.conditions is None
+    cz = zoo.with_conditions(torch.arange(6.0).reshape(3, 2), "test vectors")
+    assert cz.fingerprint() != zoo.fingerprint() and cz.subset([2]).conditions.tolist() == [[4.0, 5.0]]
+    with pytest.raises(ValueError, match="one vector per checkpoint"):
+        zoo.with_conditions(torch.zeros(2, 2), "too few")

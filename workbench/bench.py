@@ -101,17 +101,24 @@ def leaderboard(zoo, preset, *, methods: list[str] | None = None, label: str | N
 
 
 def task_leaderboard(task_zoo, preset, *, seed: int = 0, n: int | None = None, label: str | None = None,
-                     progress: bool = True) -> tuple[list[dict], dict]:
-    """Rows (COLUMNS) for a binary-task zoo: RPG conditioned on task codes, trained on the seen codes, generating
-    heads for the *unseen* codes, against (a) the unseen task's own held-out checkpoint (ratio = accuracy / its
+                     conditions: tuple[str, ...] = ("code",), progress: bool = True) -> tuple[list[dict], dict]:
+    """Rows (COLUMNS) for a binary-task zoo: RPG conditioned on each task's code (and/or the MiniLM embedding of its
+    description or of a few examples: `conditions`, experiments.TASK_CONDITIONS), trained on the seen tasks,
+    generating for the *unseen* ones, against (a) the unseen task's own held-out checkpoint (ratio = accuracy / its
     accuracy), (b) retrieval of the seen checkpoint whose code is nearest in Hamming distance (the copy machine) and
     (c) the majority class. Novelty: each model's distance to its nearest seen checkpoint against the seen
     checkpoints' distances to each other, and its max wrong-prediction IoU to the seen checkpoints on the unseen
-    task's labels. No noise sweep: an unseen task has no training checkpoint to perturb."""
+    task's labels. No noise sweep: an unseen task has no training checkpoint to perturb. points[name]["task_acc"]
+    is each unseen task's mean accuracy (%) for per-task comparisons."""
     from .data.tasks import binary_labels, majority_baseline
 
     label = label or f"{task_zoo.label} (unseen codes)"
-    gen, info, seen_idx, unseen_idx = experiments.task_generator(task_zoo, preset, seed=seed, progress=progress)
+    gens = {}
+    for cond in conditions:
+        name = "rpg" if cond == "code" else f"rpg · {cond}"
+        gen, info, seen_idx, unseen_idx = experiments.task_generator(task_zoo, preset, condition=cond, seed=seed,
+                                                                     progress=progress)
+        gens[name] = (gen, info, experiments.task_conditions(task_zoo, cond, seed=seed), cond)
     n_per = max(1, (n or preset.audit_n) // max(1, len(unseen_idx)))
     data = task_zoo.dataset()
     X, y = data.X_test, data.y_test
@@ -120,33 +127,32 @@ def task_leaderboard(task_zoo, preset, *, seed: int = 0, n: int | None = None, l
     z_seen = seen.double() / scale
     pred_seen = evaluate.predict(task_zoo, seen, X)                      # [S, n] 0/1 predictions of the seen heads
     codes = task_zoo.codes
-    sets = {"original": [], "rpg": [], "nearest seen task (retrieval)": []}
-    acc = {k: [] for k in sets}
-    iou = {k: [] for k in sets}
-    dist = {k: [] for k in sets}
-    gen_seconds = 0.0
+    names = ["original", "nearest seen task (retrieval)", *gens]
+    acc, iou, dist = ({k: [] for k in names} for _ in range(3))
+    gen_seconds = dict.fromkeys(gens, 0.0)
     for i in unseen_idx.tolist():
         labels = binary_labels(y, codes[i])
         wrong_seen = pred_seen != labels
         near = (codes[seen_idx] != codes[i]).sum(1).argmin()
-        flat, sec = experiments.generate_timed(gen, n_per, seed=seed * 100_003 + i, codes=codes[i])
-        gen_seconds += sec
-        for name, params in (("original", task_zoo.flat[i: i + 1]), ("rpg", flat),
-                             ("nearest seen task (retrieval)", seen[near: near + 1])):
+        sets = {"original": task_zoo.flat[i: i + 1], "nearest seen task (retrieval)": seen[near: near + 1]}
+        for name, (gen, _, cond, _) in gens.items():
+            sets[name], sec = experiments.generate_timed(gen, n_per, seed=seed * 100_003 + i, codes=cond[i])
+            gen_seconds[name] += sec
+        for name, params in sets.items():
             wrong = evaluate.wrong_masks(evaluate.predict(task_zoo, params, X), labels)
             acc[name].append((~wrong).double().mean(1) * 100)
             iou[name].append(evaluate.max_iou(wrong, wrong_seen))
             dist[name].append(evaluate.pairwise_distances(params.double() / scale, z_seen).min(1).values)
+    task_acc = {k: torch.stack([a.mean() for a in v]) for k, v in acc.items()}
     acc, iou, dist = ({k: torch.cat(v) for k, v in d.items()} for d in (acc, iou, dist))
     orig_acc = acc["original"]
     train_dist = evaluate.nearest_other(z_seen)
     majority = torch.tensor([majority_baseline(y, codes[i]) * 100 for i in unseen_idx.tolist()], dtype=torch.float64)
     rows, points = [], {}
-    per = {"original": 1, "rpg": n_per, "nearest seen task (retrieval)": 1}
-    for name in ("original", "nearest seen task (retrieval)", "rpg"):
-        base = orig_acc.repeat_interleave(per[name])
-        r = acc[name] / base
-        kind = "original" if name == "original" else "generator" if name == "rpg" else "baseline"
+    for name in names:
+        per = n_per if name in gens else 1
+        r = acc[name] / orig_acc.repeat_interleave(per)
+        kind = "original" if name == "original" else "generator" if name in gens else "baseline"
         ft = evaluate.farther_test(dist[name], train_dist)
         row = {"zoo": label, "method": name, "kind": kind, "n": len(r), "ratio": r.mean().item(),
                "best_ratio": r.max().item(), "median_ratio": evaluate.median(r), "min_ratio": r.min().item(),
@@ -155,12 +161,14 @@ def task_leaderboard(task_zoo, preset, *, seed: int = 0, n: int | None = None, l
                "farther_than_training": ft["farther"],
                "note": "held-out checkpoint of each unseen task (distance: to the nearest seen one)"
                if name == "original" else ""}
-        if name == "rpg":
-            row.update({"train_s": info.get("train_seconds", info["seconds"]), "generate_s": gen_seconds / len(r),
-                        "note": "conditioned on the unseen task's code; no noise sweep (no training checkpoint of an "
-                                "unseen task to perturb)"})
+        if name in gens:
+            info, cond = gens[name][1], gens[name][3]
+            row.update({"train_s": info.get("train_seconds", info["seconds"]), "generate_s": gen_seconds[name] / len(r),
+                        "note": f"conditioned on the unseen task's {cond}"
+                                + (" (MiniLM embedding)" if cond != "code" else "")
+                                + "; no noise sweep (no training checkpoint of an unseen task to perturb)"})
         rows.append({c: row.get(c) for c in COLUMNS})
-        points[name] = {"kind": kind, "acc": acc[name], "iou": iou[name], "dist": dist[name]}
+        points[name] = {"kind": kind, "acc": acc[name], "iou": iou[name], "dist": dist[name], "task_acc": task_acc[name]}
     points["training ↔ training"] = {"kind": "train", "dist": train_dist}
     rows.append({c: {"zoo": label, "method": "majority class", "kind": "baseline", "n": len(majority),
                      "ratio": (majority / orig_acc).mean().item(), "min_ratio": (majority / orig_acc).min().item(),

@@ -179,25 +179,37 @@ class Collection:
         return list(self.spec.datasets)
 
     def embeddings(self, image_enc, text_enc, *, per_class: int = 5) -> dict[str, dict[str, torch.Tensor]]:
-        """Dataset embeddings (image features of `per_class` images per class, mean-pooled) and architecture
-        embeddings (the members' descriptions), cached per encoder in embeddings.safetensors."""
+        """Dataset embeddings (features of `per_class` examples per class, mean-pooled: images by `image_enc`, texts
+        by `text_enc`) and architecture embeddings (the members' descriptions), cached per encoder in
+        embeddings.safetensors."""
         from .encoders import dataset_embedding
 
         file = self.path / EMBEDDINGS if self.path is not None else None
         cache = io.load_tensors(file) if file is not None and file.exists() else {}
-        want = {f"data/{image_enc.name}/{d}" for d in self.datasets} | {f"arch/{text_enc.name}/{a}" for a in self.archs}
-        missing = sorted(want - set(cache))
-        for key in tqdm(missing, desc="embeddings", disable=None if missing else True):
-            kind, _, name = key.split("/", 2)
-            if kind == "data":
-                cache[key] = dataset_embedding(load_dataset(name, **self.spec.dataset_kwargs), image_enc, per_class=per_class)
-            else:
-                desc = next(m.description for m in self._members if m.arch == name)
-                cache[key] = text_enc.embed([desc])[0]
-        if missing and file is not None:
+        n_before = len(cache)
+
+        def data_key(d: str) -> str:          # a text dataset is embedded by the text encoder, an image one by the image's
+            for enc in (image_enc, text_enc):
+                if f"data/{enc.name}/{d}" in cache:
+                    return f"data/{enc.name}/{d}"
+            data = load_dataset(d, **self.spec.dataset_kwargs)
+            enc = text_enc if data.kind == "text" else image_enc
+            cache[f"data/{enc.name}/{d}"] = dataset_embedding(data, enc, per_class=per_class)
+            return f"data/{enc.name}/{d}"
+
+        missing = [d for d in self.datasets if not any(f"data/{e.name}/{d}" in cache for e in (image_enc, text_enc))]
+        for a in self.archs:
+            if f"arch/{text_enc.name}/{a}" not in cache:
+                cache[f"arch/{text_enc.name}/{a}"] = text_enc.embed([next(m.description for m in self._members
+                                                                          if m.arch == a)])[0]
+        keys = {d: data_key(d) for d in tqdm(self.datasets, desc="embeddings", disable=None if missing else True)}
+        if len(cache) > n_before and file is not None:
             io.save_tensors(file, cache)
-        return {"data": {d: cache[f"data/{image_enc.name}/{d}"] for d in self.datasets},
-                "arch": {a: cache[f"arch/{text_enc.name}/{a}"] for a in self.archs}}
+        widths = {cache[k].shape[-1] for k in keys.values()}
+        if len(widths) > 1:
+            raise ValueError(f"collection {self.path}: its datasets mix images and texts ({sorted(keys.values())}); one "
+                             "prior reads one dataset-embedding width: make a collection of one kind")
+        return {"data": {d: cache[k] for d, k in keys.items()}, "arch": {a: cache[f"arch/{text_enc.name}/{a}"] for a in self.archs}}
 
 
 def collect_collection(spec: CollectionSpec, out: str | Path, *, progress: bool = True) -> Collection:

@@ -104,10 +104,15 @@ def image_encoder(name: str = "efficientnet_lite0", **kw) -> ImageEncoder:
 
 
 @torch.no_grad()
-def dataset_embedding(data, encoder: ImageEncoder, *, per_class: int = 5, seed: int = 0) -> torch.Tensor:
-    """IGPG's dataset embedding: encoder features of `per_class` training images of every class, mean-pooled ([dim])."""
-    if data.kind != "image":
-        raise ValueError(f"dataset {data.name!r} is {data.kind}; a dataset embedding needs images")
+def dataset_embedding(data, encoder, *, per_class: int = 5, seed: int = 0) -> torch.Tensor:
+    """IGPG's dataset embedding: encoder features of `per_class` training examples of every class, mean-pooled
+    ([dim]): images through an ImageEncoder, or texts (MiniLM-tokenised text data) through a TextEncoder — the
+    paper embeds images only; text is how the same road embeds the adapters' datasets."""
+    if data.kind not in ("image", "text"):
+        raise ValueError(f"dataset {data.name!r} is {data.kind}; a dataset embedding needs images or texts")
+    want = TextEncoder if data.kind == "text" else ImageEncoder
+    if not isinstance(encoder, want):
+        raise ValueError(f"dataset {data.name!r} is {data.kind}: embed it with a {want.__name__}, not {type(encoder).__name__}")
     g = torch.Generator().manual_seed(seed)
     picks = []
     for c in range(data.num_classes):
@@ -115,6 +120,8 @@ def dataset_embedding(data, encoder: ImageEncoder, *, per_class: int = 5, seed: 
         if len(idx) == 0:
             continue
         picks.append(idx[torch.randperm(len(idx), generator=g)[:per_class]])
+    if data.kind == "text":
+        return encoder.embed(texts_of(data, torch.cat(picks))).mean(0)
     return encoder(data.X_train[torch.cat(picks)]).mean(0)
 
 
@@ -168,3 +175,50 @@ def describe_architecture(net: str, net_kwargs: dict) -> str:
     opts = ", ".join(f"{k}={v}" for k, v in sorted(net_kwargs.items()))
     return (f"Architecture {net} ({opts}): {weighted} weight layers, {count_params(model)} parameters. "
             f"Layers: {'; '.join(layers)}.")
+
+
+# ---- task embeddings: what a task-conditioned generator reads for a task it never saw ----------------------------
+def texts_of(data, idx: torch.Tensor, split: str = "train") -> list[str]:
+    """The strings behind rows `idx` of a text dataset tokenised with MiniLM's wordpieces (decoded back)."""
+    if data.kind != "text" or data.meta.get("tokenizer") != "minilm":
+        raise ValueError(f"dataset {data.name!r} ({data.kind}, tokenizer {data.meta.get('tokenizer')!r}): texts can be "
+                         "read back only from MiniLM-tokenised text (load it with tokenizer='minilm' or from_texts)")
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(minilm_path()))
+    X = data.X_train if split == "train" else data.X_test
+    return tok.batch_decode(X[idx].tolist(), skip_special_tokens=True)
+
+
+def task_description(code, class_names: list[str] | None = None) -> str:
+    """One line saying which classes a binary class-subset task calls positive, e.g. 'Texts about business or sport,
+    not about entertainment, politics or tech.'"""
+    names = class_names or [f"class {c}" for c in range(len(code))]
+    pos = [n for n, b in zip(names, code) if int(b)]
+    neg = [n for n, b in zip(names, code) if not int(b)]
+    join = lambda xs: xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " or " + xs[-1]  # noqa: E731
+    return f"Texts about {join(pos)}, not about {join(neg)}."
+
+
+@torch.no_grad()
+def task_embeddings(data, codes: torch.Tensor, *, how: str = "description", encoder: TextEncoder | None = None,
+                    k: int = 8, seed: int = 0) -> torch.Tensor:
+    """[T, dim] one vector per binary task (a bit per class in `codes` [T, C]) from text only, never its labels'
+    code: "description" embeds `task_description` with the dataset's class names; "examples" embeds k labelled
+    training texts of each side (mean of the positives minus mean of the negatives, a few-shot task vector)."""
+    if how not in ("description", "examples"):
+        raise ValueError(f"task_embeddings(how={how!r}): accepted: 'description', 'examples'")
+    enc = encoder or text_encoder()
+    codes = torch.as_tensor(codes).long()
+    if how == "description":
+        names = data.meta.get("labels")
+        return enc.embed([task_description(c, names) for c in codes])
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for c in codes:
+        side = c[data.y_train]
+        picks = [(side == s).nonzero().flatten() for s in (1, 0)]
+        picks = [p[torch.randperm(len(p), generator=g)[:k]] for p in picks]
+        pos, neg = (enc.embed(texts_of(data, p)).mean(0) for p in picks)
+        out.append(pos - neg)
+    return torch.stack(out)

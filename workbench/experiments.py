@@ -57,15 +57,33 @@ def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = Non
     return gen, {**info, "cached": False, "path": str(final)}
 
 
-def task_generator(task_zoo, preset, *, seed: int = 0, progress: bool = True) -> tuple[Generator, dict, torch.Tensor,
-                                                                                torch.Tensor]:
-    """RPG conditioned on task codes, trained on the seen codes of a task zoo only (notebook 04's generator).
-    Returns (generator, info, seen indices, unseen indices)."""
+TASK_CONDITIONS = ("code", "description", "examples")
+
+
+def task_conditions(task_zoo, condition: str = "code", *, seed: int = 0) -> torch.Tensor:
+    """[T, dim] what a task-conditioned generator reads for each task of a task zoo: its code (a bit per class), or
+    a MiniLM embedding of its one-line description or of a few labelled examples (encoders.task_embeddings)."""
+    if condition not in TASK_CONDITIONS:
+        raise ValueError(f"unknown task condition {condition!r}; accepted: {', '.join(TASK_CONDITIONS)}")
+    if condition == "code":
+        return task_zoo.codes.float()
+    from .encoders import task_embeddings
+
+    return task_embeddings(task_zoo.dataset(), task_zoo.codes, how=condition, seed=seed)
+
+
+def task_generator(task_zoo, preset, *, condition: str = "code", seed: int = 0,
+                   progress: bool = True) -> tuple[Generator, dict, torch.Tensor, torch.Tensor]:
+    """RPG conditioned on each task's code (or description / examples embedding, `task_conditions`), trained on the
+    seen tasks of a task zoo only (notebook 04's generator). Returns (generator, info, seen indices, unseen indices);
+    generate for task i with `codes=task_conditions(task_zoo, condition)[i]`."""
     unseen = torch.tensor([c["unseen"] for c in task_zoo.manifest["checkpoints"]])
     seen_idx, unseen_idx = (~unseen).nonzero().flatten(), unseen.nonzero().flatten()
-    gen, info = trained("rpg", task_zoo.subset(seen_idx), preset, seed=seed, batch_size=preset.task_batch,
+    zoo = task_zoo if condition == "code" else task_zoo.with_conditions(task_conditions(task_zoo, condition, seed=seed),
+                                                                        f"minilm {condition}")
+    gen, info = trained("rpg", zoo.subset(seen_idx), preset, seed=seed, batch_size=preset.task_batch,
                         train={"steps": preset.task_steps}, permutation_state=False, condition="head",
-                        code_dim=task_zoo.codes.shape[1],   # a bit per class of the zoo's dataset
+                        code_dim=zoo.conditions.shape[1],   # a bit per class of the zoo's dataset, or the embedding's width
                         progress=progress)
     return gen, info, seen_idx, unseen_idx
 

@@ -167,14 +167,18 @@ class Preset(Config):
 IGPG_ZOO = {"holdout_seeds": 0, "train_checkpoints": 6, "vq_steps": 600, "prior_passes": 300, "max_params": 5000}
 # notebook 11: LoRA adapters (rank 4 on query / value of MiniLM's last block, nets/lora.py) + a head, one per seed, on
 # the real offline text sets (train / test subsets sized so that a zoo and its audit take CPU minutes)
-LORA = {"datasets": ["rotten_tomatoes", "bbc_news"],
+LORA = {"datasets": ["rotten_tomatoes", "bbc_news"],   # a seeds zoo each
+        "last_epoch": ["bbc_news"],                     # a last-epoch zoo each (checkpoints of one run's last epoch)
+        # IGPG (one code per value) on adapter zoos up to this size: the 6,914-value Rotten Tomatoes adapters, not
+        # BBC News' 8,069 (~10 min of CPU per zoo; the notebook's 30-minute budget)
+        "igpg_max_params": 7000,
         "zoo": {"net_kwargs": {"rank": 4, "alpha": 8.0, "target_modules": ["query", "value"]},
                 "dataset_kwargs": {"max_train": 1000, "max_test": 300}, "n_checkpoints": 10, "epochs": 4, "lr": 0.05,
                 "final_lr": 0.01},
         # one adapter per binary topic-subset task of BBC News (2^5 - 2 = 30 tasks, a bit per topic), some held out
         "tasks": {"dataset": "bbc_news", "n_unseen": 6, "dataset_kwargs": {"max_train": 600, "max_test": 300},
                   "epochs": 2}}
-SMOKE_LORA = {"datasets": ["rotten_tomatoes"],
+SMOKE_LORA = {"datasets": ["rotten_tomatoes"], "last_epoch": ["rotten_tomatoes"], "igpg_max_params": 7000,
               "zoo": {**LORA["zoo"], "dataset_kwargs": {"max_train": 100, "max_test": 60}, "n_checkpoints": 3,
                       "epochs": 1},
               "tasks": {"dataset": "bbc_news", "n_unseen": 2, "n_tasks": 8, "dataset_kwargs": {"max_train": 100,

@@ -40,6 +40,7 @@ class Zoo:
         self.layout = Layout.from_json(manifest["keys"])
         self.stacked = stacked
         self._canonical: dict[int, Zoo] = {}
+        self._conditions: torch.Tensor | None = None   # per-checkpoint condition vectors attached in memory
         self._validate()
         self.flat = self.layout.flatten(stacked)
 
@@ -138,6 +139,26 @@ class Zoo:
         rows = [c.get("code") for c in self.manifest["checkpoints"]]
         return None if rows[0] is None else torch.tensor([[int(b) for b in r] for r in rows])
 
+    @property
+    def conditions(self) -> torch.Tensor | None:
+        """[N, dim] float what a conditional generator reads per checkpoint: the vectors attached with
+        `with_conditions` (e.g. MiniLM embeddings of each task's description), else the task codes, else None."""
+        if self._conditions is not None:
+            return self._conditions
+        codes = self.codes
+        return None if codes is None else codes.float()
+
+    def with_conditions(self, conditions: torch.Tensor, name: str) -> "Zoo":
+        """This zoo (in memory) with a condition vector per checkpoint; `name` says what they are (it and the
+        vectors enter the fingerprint, so a generator trained on other conditions is never reloaded for these)."""
+        c = torch.as_tensor(conditions, dtype=torch.float32)
+        if c.dim() != 2 or len(c) != len(self):
+            raise ValueError(f"with_conditions: need one vector per checkpoint, [{len(self)}, dim]; got {list(c.shape)}")
+        io.check_finite({"conditions": c}, where=f"conditions {name!r}")
+        out = Zoo(self.stacked, {**self.manifest, "conditions": name}, self.path, data=self._data)
+        out._conditions = c
+        return out
+
     def ints(self) -> dict[str, torch.Tensor]:
         """Integer buffers of checkpoint 0 (copied, never generated)."""
         return {k.name: self.stacked[k.name][0] for k in self.layout.keys if not k.is_float}
@@ -170,7 +191,9 @@ class Zoo:
         manifest = {**self.manifest, "checkpoints": [self.manifest["checkpoints"][i] for i in idx.tolist()],
                     "subset_of": str(self.path), "subset": idx.tolist()}
         data = self.dataset() if self.manifest.get("dataset_file") else None
-        return Zoo({k: v[idx] for k, v in self.stacked.items()}, manifest, data=data)
+        out = Zoo({k: v[idx] for k, v in self.stacked.items()}, manifest, data=data)
+        out._conditions = None if self._conditions is None else self._conditions[idx]
+        return out
 
     def canonical(self, reference: int = 0, *, progress: bool = True) -> "Zoo":
         """This zoo with every checkpoint's hidden units permuted to match checkpoint `reference` (weight matching,
@@ -206,6 +229,8 @@ class Zoo:
         """A short hash of the checkpoints and the net: equal zoos, equal fingerprints."""
         h = hashlib.sha1(self.flat.numpy().tobytes())
         h.update(json.dumps([self.net, self.net_kwargs], sort_keys=True).encode())
+        if self._conditions is not None:
+            h.update(self.manifest.get("conditions", "").encode() + self._conditions.numpy().tobytes())
         return h.hexdigest()[:12]
 
     def dataset(self) -> Dataset:

@@ -133,7 +133,7 @@ class Flow(Generator):
         """Fit the per-key normaliser to the (canonical) zoo; initial weights drawn from `seed`."""
         if config.align and (why := supported(zoo.net, zoo.net_kwargs)):
             raise ValueError(f"{why}; build the flow generator with FlowConfig(align=False) to train on raw weights")
-        if config.condition == "code" and zoo.codes is None:
+        if config.condition == "code" and zoo.conditions is None:
             raise ValueError("a code-conditioned flow needs a zoo of tasks (checkpoints with codes)")
         with seeded(seed):
             tok = Tokenizer.fit(zoo, "flat", zoo.num_params)   # per-key statistics: unchanged by permutations
@@ -203,7 +203,7 @@ class Flow(Generator):
         train = self.training_zoo(zoo)
         tensors = {"x": self.tokenizer.encode(train.flat)[:, 0]}
         if self.config.condition == "code":
-            tensors["code"] = train.codes
+            tensors["code"] = zoo.conditions     # alignment keeps the checkpoints' order
         return fit(self, sampler(tensors, batch_size, seed=cfg.seed), cfg, out=out, progress=progress)
 
     # ---- sampling -----------------------------------------------------------------------------------------

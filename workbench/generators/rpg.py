@@ -250,9 +250,14 @@ class RPG(Generator):
         """Train on the zoo's checkpoints (pass `zoo.subset(seen)` to train on the seen tasks only)."""
         tensors = {"tokens": self.tokenizer.encode(zoo.flat), "index": torch.arange(len(zoo))}
         if self.code_mlp is not None:
-            if zoo.codes is None:
-                raise ValueError("a task-conditioned RPG needs a zoo of tasks (checkpoints with codes)")
-            tensors["code"] = zoo.codes
+            cond = zoo.conditions       # the task codes, or vectors attached with zoo.with_conditions
+            if cond is None:
+                raise ValueError("a task-conditioned RPG needs a zoo of tasks (checkpoints with codes) or a zoo with "
+                                 "conditions attached (zoo.with_conditions)")
+            if cond.shape[1] != self.config.code_dim:
+                raise ValueError(f"this RPG reads {self.config.code_dim}-wide conditions; the zoo's are "
+                                 f"{cond.shape[1]}-wide: build it with code_dim={cond.shape[1]}")
+            tensors["code"] = cond
         return fit(self, sampler(tensors, batch_size, seed=cfg.seed), cfg, out=out, progress=progress)
 
     # ---- sampling -----------------------------------------------------------------------------------------
@@ -261,7 +266,8 @@ class RPG(Generator):
                chunk: int | str = "partial") -> torch.Tensor:
         """n token sets [n, L, ts]. steps=None: DDPM through all T steps; else DDIM with `steps`.
 
-        states: permutation-state indices (default: spread over the training checkpoints); codes: [n, 10] task codes.
+        states: permutation-state indices (default: spread over the training checkpoints); codes: [n, code_dim] task codes (or
+        condition vectors, as the zoo it was trained on had).
         chunk: tokens denoised together — "sequential" (1), "partial" (256, official default), "parallel" (all), or an int.
         Tokens that are identical in every training checkpoint are copied from the zoo, not denoised.
         """

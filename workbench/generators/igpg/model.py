@@ -129,7 +129,7 @@ class IGPG(Generator):
         image_enc = image_enc or image_encoder(config.image_encoder, size=config.image_size)
         text_enc = text_enc or text_encoder(config.text_encoder)
         emb = col.embeddings(image_enc, text_enc)
-        config = config.replace(data_dim=image_enc.dim, arch_dim=text_enc.dim)
+        config = config.replace(data_dim=next(iter(emb["data"].values())).shape[-1], arch_dim=text_enc.dim)
         layouts, pair_layout, train_seeds, train_rows = collection_layouts(col, config)
         target = {"collection": str(col.path), "archs": list(col.archs), "datasets": list(col.datasets),
                   "layouts": layouts, "pair_layout": pair_layout, "train_seeds": train_seeds,
@@ -158,9 +158,10 @@ class IGPG(Generator):
     def applies_to(cls, zoo, preset) -> str | None:
         if hasattr(zoo, "members"):
             return None
-        kind = zoo.dataset().kind
-        if kind != "image":
-            return f"its dataset embedding reads images; this zoo's data is {kind}"
+        data = zoo.dataset()
+        if data.kind not in ("image", "text") or (data.kind == "text" and data.meta.get("tokenizer") != "minilm"):
+            return (f"its dataset embedding reads images or MiniLM-tokenised texts; this zoo's data is {data.kind}"
+                    + (f" (tokenizer {data.meta.get('tokenizer')!r})" if data.kind == "text" else ""))
         cap = preset.igpg_zoo.get("max_params", 0)
         if cap and zoo.num_params > cap:
             return (f"{zoo.num_params:,} parameters: one code per value makes the prior's sequence as long as the net; "
