@@ -1,10 +1,12 @@
 """LoRA adapters of the offline MiniLM as a target net: the fast path (cached frozen blocks, the [CLS] row through the
 adapted block) computes what peft + transformers compute, and a zoo of them holds the adapters and the head only."""
 import copy
+import json
 
 import pytest
 import torch
 
+from workbench import bench, io
 from workbench.data import load_dataset
 from workbench.nets import create_net
 from workbench.nets.lora import backbone, with_specials
@@ -53,6 +55,11 @@ def test_a_lora_zoo_holds_the_adapters_and_the_head_and_names_the_backbone(texts
     assert frozen["backbone"] == "minilm" and len(frozen["sha1"]) == 12 and frozen["parameters"] > 20_000_000
     assert ((zoo.accuracies >= 0) & (zoo.accuracies <= 1)).all()
     assert not torch.equal(zoo.flat[0], zoo.flat[1])                         # two seeds, two adapters
+    # `bench` on the LoRA zoo's folder, as on any zoo folder: a report with the generator's row and its scored set
+    assert bench.main(["--zoo", str(tmp_path / "z"), "--preset", "smoke", "--methods", "pdiff", "--n", "4"]) == 0
+    rep = json.loads((io.reports_dir() / "bench__z.json").read_text())
+    row = next(r for r in rep["tables"]["leaderboard"] if r["method"] == "pdiff")
+    assert row["n"] == 4 and 0 <= row["ratio"] <= 2
     zoo.manifest["frozen"] = {**frozen, "sha1": "0" * 12}
     with pytest.raises(ValueError, match="same backbone"):
         zoo.build_net()
