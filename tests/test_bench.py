@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from workbench import bench, evaluate, presets
+from workbench import audit, bench, evaluate, presets
 from workbench.recipes import ZooRecipe, collect
 
 from test_readme import _blocks
@@ -21,18 +21,18 @@ def test_audit_knows_a_copy_from_a_new_net(zoo, digits):
     nets are far from every checkpoint of a last-epoch zoo. A zoo's own originals sit at the training-to-training distance."""
     X, y = digits.X_test, digits.y_test
     copies = zoo.flat[torch.tensor([0, 1, 2, 3, 4, 5, 6, 7] * 3)]
-    rows, points = evaluate.audit(zoo, X, y, {"copies": copies}, n=24, boot=200)
+    rows, points = audit.audit(zoo, X, y, {"copies": copies}, n=24, boot=200)
     by = {r["method"]: r for r in rows}
-    assert [r["kind"] for r in rows].count("noise") >= len(evaluate.AUDIT_SIGMAS)   # extended where it must be
+    assert [r["kind"] for r in rows].count("noise") >= len(audit.AUDIT_SIGMAS)   # extended where it must be
     for name in ("copies", "nearest-checkpoint retrieval"):
         r = by[name]
         assert r["dist_nearest"] == 0 and r["max_iou"] == 1
         assert not r["more_novel_than_noise"] and not r["farther_than_training"] and r["p_farther"] > 0.5
     assert by["random init"]["farther_than_training"] and by["random init"]["dist_nearest"] > by["original"]["dist_nearest"]
-    near = evaluate.nearest_other(zoo.flat.double() / evaluate.key_scale(zoo).double())
+    near = evaluate.nearest_other(zoo.flat.double() / audit.key_scale(zoo).double())
     assert by["original"]["train_dist_nearest"] == pytest.approx(near.sort().values[3:5].mean().item())  # 8: ordinary median
     # noise moves away from its checkpoint as sigma grows, and loses accuracy at the largest
-    d = [by[f"noise σ={s:g}"]["dist_nearest"] for s in evaluate.AUDIT_SIGMAS]
+    d = [by[f"noise σ={s:g}"]["dist_nearest"] for s in audit.AUDIT_SIGMAS]
     assert d == sorted(d)
     assert by["noise σ=1"]["mean"] < by["original"]["mean"]
     assert points["copies"]["acc"].shape == (24,)
@@ -45,16 +45,16 @@ def test_inaccurate_sets_are_never_called_more_novel_than_noise(zoo, digits):
 
     X, y = digits.X_test, digits.y_test
     half = torch.cat([zoo.flat[:6], random_init(zoo, 6, seed=3)])
-    rows, _ = evaluate.audit(zoo, X, y, {"half broken": half, "random nets": random_init(zoo, 12, seed=4)}, n=12,
+    rows, _ = audit.audit(zoo, X, y, {"half broken": half, "random nets": random_init(zoo, 12, seed=4)}, n=12,
                              boot=100)
     by = {r["method"]: r for r in rows}
     orig = by["original"]["mean"]
-    assert min(r["mean"] for r in rows if r["kind"] == "noise") <= evaluate.ACCURACY_FLOOR * orig
+    assert min(r["mean"] for r in rows if r["kind"] == "noise") <= audit.ACCURACY_FLOOR * orig
     names = [r["method"] for r in rows]
     assert names.index("noise σ=1") < names.index("random init")                     # the sweep stays together
     for name in ("half broken", "random nets", "random init"):
         r = by[name]
-        assert r["ratio"] < evaluate.ACCURACY_FLOOR and r["verdict"] == "inaccurate"
+        assert r["ratio"] < audit.ACCURACY_FLOOR and r["verdict"] == "inaccurate"
         assert r["more_novel_than_noise"] is None and bench.classify(r) == "inaccurate"
         assert "inaccurate" in bench.verdict_line(r) and "more novel" not in bench.verdict_line(r)
     board = [{"zoo": "z", "kind": "generator", **by[k]} for k in ("half broken", "random nets")]
@@ -65,15 +65,15 @@ def test_inaccurate_sets_are_never_called_more_novel_than_noise(zoo, digits):
 def test_novelty_test_needs_the_whole_interval_below_noise():
     acc = torch.full((50,), 90.0)
     noise = [(torch.full((50,), 95.0), torch.full((50,), 0.9)), (torch.full((50,), 85.0), torch.full((50,), 0.5))]
-    below = evaluate.novelty_test(acc, torch.full((50,), 0.3), noise, boot=100)     # curve at 90 %: 0.7
+    below = audit.novelty_test(acc, torch.full((50,), 0.3), noise, boot=100)     # curve at 90 %: 0.7
     assert below["more_novel"] and below["iou_margin"] == pytest.approx(-0.4)
-    above = evaluate.novelty_test(acc, torch.full((50,), 0.8), noise, boot=100)
+    above = audit.novelty_test(acc, torch.full((50,), 0.8), noise, boot=100)
     assert not above["more_novel"] and above["iou_margin"] == pytest.approx(0.1)
 
 
 def test_audit_refuses_per_model_labels(zoo, digits):
     with pytest.raises(ValueError, match="single-task"):
-        evaluate.audit(zoo, digits.X_test, digits.y_test.expand(3, -1), n=2)
+        audit.audit(zoo, digits.X_test, digits.y_test.expand(3, -1), n=2)
 
 
 def test_bench_cli_refuses_a_folder_without_a_zoo(tmp_path, capsys):

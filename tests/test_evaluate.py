@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from workbench.evaluate import (accuracy, baseline_rows, exchange_experiment, iou_matrix, max_iou, noise_sensitivity,
+from workbench import presets
+from workbench.audit import audit_sets, of_preset
+from workbench.evaluate import (accuracy, exchange_experiment, iou_matrix, max_iou, noise_sensitivity,
                                 predict, summary)
 from workbench.generators import baselines
 from workbench.layout import Layout, Normalizer
@@ -75,13 +77,16 @@ def test_baselines_and_rpg_probes(zoo, digits):
     ex = baselines.exchange(zoo.flat[0], zoo.flat[1], 0.1)
     frac = (ex == zoo.flat[1]).float().mean().item()
     assert 0.05 < frac < 0.2
-    rows = baseline_rows(zoo, X, y, sigmas=(0.01, 1.0), n=4)
+    preset = presets.get("smoke").replace(audit_n=4, audit_sigmas=(0.01, 1.0))
+    rows, _ = of_preset(zoo, X, y, preset=preset, aligned=False)            # the preset's set size and sigmas
     by = {r["method"]: r for r in rows}
-    assert set(by) == {"original", "noise σ=0.01", "noise σ=1", "checkpoint average (k=2)", "per-coordinate gaussian"}
+    assert {"original", "noise σ=0.01", "noise σ=1", "checkpoint average (k=2)", "per-coordinate gaussian",
+            "random init", "nearest-checkpoint retrieval"} <= set(by)
     assert by["noise σ=0.01"]["max_iou"] > by["noise σ=1"]["max_iou"]        # more noise, less similar
     assert by["checkpoint average (k=2)"]["n"] == 4                           # n averages, like every baseline
-    full = baseline_rows(zoo.subset([0, 1]), X, y, sigmas=(0.01,), n=3)      # k = the whole zoo: copies of the mean
-    assert next(r for r in full if r["method"].startswith("checkpoint average"))["dist_mean"] < 1e-3
+    small = zoo.subset([0, 1])                                                # k = the whole zoo: copies of the mean
+    avg = audit_sets(small, 3, sigmas=(0.01,))["checkpoint average (k=2)"][1]
+    assert (avg - small.flat.mean(0)).abs().max() < 1e-6
     ex_rows = exchange_experiment(zoo, X, y)
     assert [r["model"] for r in ex_rows] == ["A", "A+10%B", "B+10%A", "B"]
     sens = noise_sensitivity({"z": zoo}, {"z": (X, y)}, sigmas=(0.01, 10.0), n=3)

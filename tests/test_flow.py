@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from workbench import experiments, presets
-from workbench.evaluate import key_scale, pairwise_distances
+from workbench.audit import key_scale
+from workbench.evaluate import pairwise_distances
 from workbench.generators import load
 from workbench.generators.flow import Flow, FlowConfig
 from workbench.train import TrainConfig

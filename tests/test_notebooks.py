@@ -43,14 +43,31 @@ def test_01_rpg_main_rows_carry_the_issue_columns(tmp_path):
     executed("01_rpg_main", tmp_path)
     report = json.loads((io.reports_dir() / "01_rpg_main.json").read_text())
     rows = report["tables"]["main_results"]
-    assert {"RPG", "p-diff", "original", "per-coordinate gaussian"} <= {r["method"] for r in rows}
+    assert {"rpg", "pdiff", "original", "per-coordinate gaussian", "random init"} <= {r["method"] for r in rows}
     assert any(r["method"].startswith("checkpoint average (k=") for r in rows)
     for r in rows:
-        assert {"zoo", "method", "params", "best", "mean", "median", "min", "std", "original_mean", "max_iou"} <= set(r)
-        assert 0 <= r["min"] <= r["mean"] <= r["best"] <= 100 and 0 <= r["max_iou"] <= 1
+        assert {"zoo", "method", "kind", "params", "best", "mean", "median", "min", "ratio", "max_iou", "verdict",
+                "dist_nearest", "train_dist_nearest"} <= set(r)
+        assert 0 <= r["min"] <= r["mean"] <= r["best"] <= 100
+        assert r["kind"] == "original" or 0 <= r["max_iou"] <= 1
     assert len({r["zoo"] for r in rows}) == 3   # smoke: two last_epoch zoos + the seeds zoo
-    assert {v["method"] for v in report["tables"]["targets"]} == {"RPG", "p-diff"}
+    assert {v["method"] for v in report["tables"]["targets"]} == {"rpg", "pdiff"}
     assert any(f.startswith("01_rpg_main__scatter_") for f in report["figures"])
+
+
+@pytest.mark.notebook
+def test_01_and_08_give_the_same_audit_row_for_the_same_zoo_and_method(tmp_path):
+    """One audit: notebook 01 (RPG's main table) and notebook 08 (the leaderboard) score rpg on the cnn_s zoos with
+    the same function, set size, noise sweep and seed, so their rows agree number for number."""
+    main = {(r["zoo"], r["method"]): r for r in executed("01_rpg_main", tmp_path)["tables"]["main_results"]}
+    board = {(r["zoo"], r["method"]): r for r in executed("08_leaderboard", tmp_path)["tables"]["leaderboard"]}
+    shared = [k for k in main if k in board and k[1] in ("rpg", "pdiff") and board[k]["n"]]
+    assert {("cnn_s last_epoch", "rpg"), ("cnn_s seeds", "rpg")} <= set(shared)
+    for k in shared:
+        for col in ("n", "ratio", "min_ratio", "max_iou", "dist_nearest", "train_dist_nearest", "dist_within",
+                    "noise_iou_at_accuracy", "verdict"):
+            a, b = main[k].get(col), board[k].get(col)
+            assert (a == b) if not isinstance(a, float) else a == pytest.approx(b, rel=1e-9, abs=1e-12), (k, col, a, b)
 
 
 @pytest.mark.notebook

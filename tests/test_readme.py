@@ -26,7 +26,8 @@ def test_readme_bring_your_own_runs(tmp_path, monkeypatch):
     assert set(tables) == {"cancer-mlp", "digits8x8-neurogen_cnn"}
     for rows in tables.values():
         by = {r["method"]: r for r in rows}
-        assert by["RPG"]["n"] == scope["preset"].n_eval and 0 <= by["RPG"]["mean"] <= 100
+        assert by["rpg"]["n"] == scope["preset"].n_eval and 0 <= by["rpg"]["mean"] <= 100
+        assert by["rpg"]["verdict"] and by["random init"]["kind"] == "baseline"      # the audit's rows and verdicts
     saved = scope["Zoo"].load(tmp_path / "generated" / "cancer-rpg")
     assert saved.manifest["generated"]["generator"] == "rpg" and saved.manifest["generated"]["seed"] == 0
     assert saved.net_kwargs["in_features"] == 30 and saved.dataset().name == "cancer"

@@ -1,5 +1,5 @@
 """One bench for every method: train each registered generator on a zoo, generate, and audit it beside the
-baselines with the same evaluation (`evaluate.audit`). The leaderboard notebook runs it on the preset's zoos;
+baselines with the same evaluation (`workbench.audit`). The leaderboard notebook runs it on the preset's zoos;
 `python -m workbench.bench --zoo PATH` runs it on anyone's zoo folder.
 
     rows, points = leaderboard(zoo, preset)                   # every registered method that applies + baselines
@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from . import evaluate, experiments, plots
+from .audit import ACCURACY_FLOOR, audit, classify, farther_test, key_scale, verdict_line  # noqa: F401  (bench.classify, bench.verdict_line)
 from .generators import available_generators
 from .generators import method as method_class
 
@@ -87,7 +88,7 @@ def leaderboard(zoo, preset, *, methods: list[str] | None = None, label: str | N
             generated[label_v], extra[label_v], dials[label_v] = dial_flat, dial_info, m
     if sets is not None:
         sets.update(generated)
-    rows, points = evaluate.audit(zoo, data.X_test, data.y_test, generated, n=n, sigmas=preset.audit_sigmas,
+    rows, points = audit(zoo, data.X_test, data.y_test, generated, n=n, sigmas=preset.audit_sigmas,
                                   seed=seed, progress=progress)
     for label_v, m in dials.items():      # the scatter figure draws each method's dial as one curve
         points[label_v]["dial"] = m
@@ -123,7 +124,7 @@ def task_leaderboard(task_zoo, preset, *, seed: int = 0, n: int | None = None, l
     data = task_zoo.dataset()
     X, y = data.X_test, data.y_test
     seen = task_zoo.flat[seen_idx]
-    scale = evaluate.key_scale(task_zoo.subset(seen_idx)).double()
+    scale = key_scale(task_zoo.subset(seen_idx)).double()
     z_seen = seen.double() / scale
     pred_seen = evaluate.predict(task_zoo, seen, X)                      # [S, n] 0/1 predictions of the seen heads
     codes = task_zoo.codes
@@ -153,7 +154,7 @@ def task_leaderboard(task_zoo, preset, *, seed: int = 0, n: int | None = None, l
         per = n_per if name in gens else 1
         r = acc[name] / orig_acc.repeat_interleave(per)
         kind = "original" if name == "original" else "generator" if name in gens else "baseline"
-        ft = evaluate.farther_test(dist[name], train_dist)
+        ft = farther_test(dist[name], train_dist)
         row = {"zoo": label, "method": name, "kind": kind, "n": len(r), "ratio": r.mean().item(),
                "best_ratio": r.max().item(), "median_ratio": evaluate.median(r), "min_ratio": r.min().item(),
                "max_iou": iou[name].mean().item(), "dist_nearest": evaluate.median(dist[name]),
@@ -176,21 +177,8 @@ def task_leaderboard(task_zoo, preset, *, seed: int = 0, n: int | None = None, l
     return rows, points
 
 
-ACCURATE = evaluate.ACCURACY_FLOOR   # a set "keeps the accuracy" when its mean is at least this ratio of the originals'
+ACCURATE = ACCURACY_FLOOR   # a set "keeps the accuracy" when its mean is at least this ratio of the originals'
 NOVELTY_COLUMNS = ("max_iou", "dist_nearest")   # won only by sets that keep the accuracy (a broken net is "novel")
-
-
-def classify(row: dict) -> str:
-    """The leaderboard's one-word answer for a set: new networks / near-copies / inaccurate / not run / not tested."""
-    if not row.get("n"):
-        return "not run"
-    if row["ratio"] < ACCURATE:
-        return "inaccurate"
-    if row.get("more_novel_than_noise") is None:
-        why = "not tested" + (f" ({row['verdict']})" if row.get("verdict") else "")
-        return why if not row.get("farther_than_training") else "farther than training (no noise test)"
-    far = row["farther_than_training"] and row.get("farther_aligned") is not False    # after alignment too, if measured
-    return "new networks" if row["more_novel_than_noise"] and far else "near-copies"
 
 
 def winners(rows: list[dict]) -> list[dict]:
@@ -209,28 +197,6 @@ def winners(rows: list[dict]) -> list[dict]:
         out.append({"zoo": rows[0]["zoo"], "column": col, "winner": ", ".join(r["method"] for r in pool if r.get(col) == best),
                     "value": best})
     return out
-
-
-def verdict_line(row: dict) -> str:
-    """One sentence a reader can quote: does this method write new networks?"""
-    if not row.get("n"):
-        return f"{row['method']}: not run ({row.get('note')})"
-    if row.get("more_novel_than_noise") is None:                 # inaccurate, or outside the noise sweep
-        why = row.get("verdict") or "no noise sweep"
-        floor = f" (below the {ACCURATE:.2f} floor)" if why == "inaccurate" else ""
-        return (f"{row['method']}: {why}: {row['ratio']:.3f} of the originals' accuracy{floor}, no novelty verdict "
-                f"(max IoU {row['max_iou']:.3f}, nearest-checkpoint distance {row['dist_nearest']:.3g})")
-    novel = "more novel than noise of equal accuracy" if row["more_novel_than_noise"] else \
-        "not more novel than noise of equal accuracy"
-    far = "farther from its nearest training checkpoint than the checkpoints are from each other" \
-        if row["farther_than_training"] else "not farther from the training checkpoints than they are from each other"
-    aligned = ""
-    if row.get("dist_nearest_aligned") is not None:          # the honest copy test: a permuted copy is still a copy
-        aligned = (f"; after weight matching {'farther' if row.get('farther_aligned') else 'not farther'} (median "
-                   f"{row['dist_nearest_aligned']:.3g} vs {row['train_dist_nearest_aligned']:.3g})")
-    return (f"{row['method']}: {row['ratio']:.3f} of the originals' accuracy, {novel} (max IoU {row['max_iou']:.3f} vs "
-            f"{row['noise_iou_at_accuracy']:.3f}, margin 95 % interval {row['iou_margin_ci']}), {far} (median "
-            f"{row['dist_nearest']:.3g} vs {row['train_dist_nearest']:.3g}, p = {row['p_farther']:.2g}){aligned}")
 
 
 def scatter_figure(points: dict, title: str = ""):

@@ -122,6 +122,11 @@ class Collection:
         col._zoo_view = zoo
         return col
 
+    @property
+    def single_zoo(self) -> Zoo | None:
+        """The zoo a one-pair collection was made from (of_zoo), else None."""
+        return self._zoo_view
+
     def members(self, split: str | None = None) -> list[Member]:
         return [m for m in self._members if split is None or m.split == split]
 

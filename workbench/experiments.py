@@ -1,7 +1,6 @@
-"""The steps the RPG notebooks share: train (or reload) a generator, compare it with the baselines, measure cost.
+"""The steps the notebooks share: train (or reload) a generator, generate, measure cost (scoring: workbench.audit).
 
     gen, info = trained("rpg", zoo, preset, seed=0)            # cached under $WORKBENCH_ZOOS/<preset>/generators/
-    rows, points = compare(zoo, {"RPG": gen}, preset, X, y)      # table rows + per-model (accuracy, max IoU)
     cost = train_cost("rpg", zoo, preset, steps=5)              # seconds/step, peak RSS (CPU) or CUDA memory
 """
 from __future__ import annotations
@@ -24,6 +23,16 @@ def _batch(method_name: str, preset) -> int:
     return method_class(method_name).preset_training(preset)["batch_size"]
 
 
+def training_target(method_name: str, zoo):
+    """What `method_name` trains on when given `zoo`: the zoo itself, or for a method that trains on collections
+    (`Generator.trains_on`) that zoo as its one-pair collection (a collection passes through)."""
+    if method_class(method_name).trains_on == "collection" and not hasattr(zoo, "members"):
+        from .collection import Collection
+
+        return Collection.of_zoo(zoo)
+    return zoo
+
+
 def _build(method_name: str, zoo, preset, overrides: dict, seed: int = 0) -> Generator:
     """Any registered method, built for `zoo` with the preset's settings (workbench.generators.method)."""
     return method_class(method_name).from_preset(zoo, preset, seed=seed, **overrides)
@@ -36,6 +45,7 @@ def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = Non
     Returns the generator and {seconds, steps, final_loss, cached}. Runs live in
     $WORKBENCH_ZOOS/<preset>/generators/<zoo>-<method>-<hash of all settings>/ (resumable while training).
     """
+    zoo = training_target(method, zoo)
     gen = _build(method, zoo, preset, overrides, seed)      # initial weights from `seed`, batches and noise from cfg.seed
     cfg = preset.train_config(method, seed=seed, **{"checkpoint_every": 100, **(train or {})})   # train: TrainConfig overrides, e.g. {"steps": 300}
     batch = batch_size or _batch(method, preset)
@@ -94,25 +104,6 @@ def generate_timed(gen: Generator, n: int, *, seed: int = 0, **kw) -> tuple[torc
     return flat, time.perf_counter() - t0
 
 
-def compare(zoo, generated: dict[str, torch.Tensor], preset, X, y, *, seed: int = 0) -> tuple[list[dict], dict]:
-    """evaluate.compare with the preset's noise levels and set size (see there for the columns)."""
-    return evaluate.compare(zoo, X, y, generated, sigmas=preset.baseline_sigmas, n=preset.n_eval, seed=seed)
-
-
-def novelty_verdict(rows: list[dict], method: str) -> dict:
-    """Is `method` more novel than noise of equal accuracy? Compares its max IoU with the noisiest noise baseline
-    whose mean accuracy is at least the method's (or the least noisy one if none is that accurate)."""
-    gen = next(r for r in rows if r["method"] == method)
-    noise = sorted((r for r in rows if r["method"].startswith("noise σ=")), key=lambda r: float(r["method"][8:]))
-    if not noise:
-        raise ValueError("novelty_verdict needs the noise baselines in `rows` (compare(..., baselines=True))")
-    as_good = [r for r in noise if r["mean"] >= gen["mean"]]
-    ref = as_good[-1] if as_good else noise[0]
-    return {"method": method, "mean": gen["mean"], "ratio": gen["ratio"], "min_ratio": gen["min_ratio"],
-            "max_iou": gen["max_iou"], "noise_ref": ref["method"], "noise_mean": ref["mean"], "noise_max_iou": ref["max_iou"],
-            "more_novel": gen["max_iou"] < ref["max_iou"], "mean_ok": gen["ratio"] >= 0.99, "min_ok": gen["min_ratio"] >= 0.97}
-
-
 def finetune(zoo, flat: torch.Tensor, data, *, epochs: int = 1, lr: float = 1e-2, momentum: float = 0.9,
              batch_size: int = 32, seed: int = 0, every: int | None = None) -> dict:
     """Test accuracy of each parameter set [N, D] (zoo layout) after `epochs` of SGD on `data`'s training split, the
@@ -123,7 +114,7 @@ def finetune(zoo, flat: torch.Tensor, data, *, epochs: int = 1, lr: float = 1e-2
     batches = [b for e in range(epochs) for b in batch_order(len(data.y_train), batch_size, seed, e)]
     marks = sorted({0, len(batches), *(range(0, len(batches), every) if every else ())})
     finals, curves = [], []
-    for row in evaluate._as_flat(zoo, flat):
+    for row in evaluate.as_flat(zoo, flat):
         net = zoo.build_net()
         net.load_state_dict({k: v[0] for k, v in zoo.unflatten(row[None]).items()})
         opt = make_sgd(net, lr, momentum)
@@ -248,7 +239,7 @@ def task_rows(gen: Generator, zoo, indices, X, y, *, n: int, seed: int = 0) -> t
 def _setup_train(method_name: str, zoo_path: str, preset, steps: int, device: str, overrides: dict):
     from .zoo import Zoo
 
-    zoo = Zoo.load(zoo_path)
+    zoo = training_target(method_name, Zoo.load(zoo_path))
     gen = _build(method_name, zoo, preset, overrides, 0).with_steps(steps)     # every stage `steps` long
     cfg = preset.train_config(method_name, steps=steps, device=device)
     return lambda: gen.fit(zoo, cfg, batch_size=_batch(method_name, preset), progress=False)

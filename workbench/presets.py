@@ -34,7 +34,6 @@ class Preset(Config):
     n_unseen: int = 20           # held-out task codes (RPG: 20)
     head_epochs: int = 10
     noise_sigmas: tuple[float, ...] = (0.01, 0.1, 1.0)   # RPG Table 16 (normalised units)
-    baseline_sigmas: tuple[float, ...] = (0.01, 0.05, 0.1)
     n_eval: int = 10             # models per generated / baseline set (RPG: 10 generated)
     audit_n: int = 100           # models per set in the memorisation audit (leaderboard, bench)
     audit_sigmas: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)   # the audit's noise sweep (normalised units)

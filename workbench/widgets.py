@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from . import evaluate, experiments, io, plots, presets
+from . import audit, evaluate, experiments, io, plots, presets
 from .nets import head_name
 
 METHODS = {"RPG · binary task": "rpg_task", "RPG · zoo": "rpg", "NeuroGen": "neurogen", "IGPG": "igpg"}
@@ -185,10 +185,10 @@ class Demo:
         self.last["seconds"] = time.perf_counter() - t0
         self.accuracy.value = (f"<b>accuracy {acc:.2f} %</b> (its nearest training checkpoint: {ref_acc[near]:.2f} %) · "
                                f"generated in {gen_s:.2f} s, evaluated and shown in {self.last['seconds']:.2f} s")
-        inaccurate = acc < evaluate.ACCURACY_FLOOR * ref_acc.mean().item()   # the audit's floor: no novelty claim
+        inaccurate = acc < audit.ACCURACY_FLOOR * ref_acc.mean().item()   # the audit's floor: no novelty claim
         self.last["verdict"] = "inaccurate" if inaccurate else ("a copy" if d[near] < 1e-6 else "")
         self.novelty.value = (("<b>inaccurate</b> (below {:.0f} % of the training checkpoints' mean accuracy): no "
-                               "novelty verdict · ".format(evaluate.ACCURACY_FLOOR * 100) if inaccurate else "") +
+                               "novelty verdict · ".format(audit.ACCURACY_FLOOR * 100) if inaccurate else "") +
                               f"novelty: max wrong-prediction IoU to a training checkpoint {iou.max():.3f}; distance to "
                               f"the nearest one {d[near]:.3g} (training checkpoints to each other: {train_d:.3g} "
                               f"median){' — <b>a copy</b>' if d[near] < 1e-6 else ''}")
@@ -201,7 +201,7 @@ class Demo:
         per zoo (1,002 task heads take seconds), then every click only evaluates the new net."""
         key = (id(ref), ref.fingerprint())
         if key not in self._refs:
-            scale = evaluate.key_scale(ref).double()
+            scale = audit.key_scale(ref).double()
             self._refs[key] = (evaluate.predict(ref, ref.flat, X), scale,
                                evaluate.median(evaluate.nearest_other(ref.flat.double() / scale)))
         return self._refs[key]

@@ -255,9 +255,9 @@ class Zoo:
         [n, 10]) or taken from `accuracies`. Integer buffers are this zoo's. The set keeps this zoo's data, so it
         loads back as a zoo that can be evaluated, compared, or trained on.
         """
-        from .evaluate import _as_flat, accuracy
+        from .evaluate import accuracy, as_flat
 
-        flat = _as_flat(self, flat)
+        flat = as_flat(self, flat)
         n = flat.shape[0]
         codes = None if codes is None else torch.as_tensor(codes).reshape(n, -1)
         if accuracies is None and evaluate and (self.codes is None or codes is not None):

@@ -38,6 +38,8 @@ class Generator(nn.Module):
     stages = 1          # training stages of `steps` each in a cost measurement (p-diff: autoencoder + diffusion)
     dial: tuple | None = None   # (generate keyword, values): the sampling knob the leaderboard sweeps as a novelty
                                 # dial (IGPG: temperature), each value scored as its own set
+    trains_on = "zoo"   # "collection": the method trains on many (architecture, dataset) zoos; given one zoo, the
+                        # road (experiments.training_target) hands it that zoo as a one-pair Collection.of_zoo
 
     @classmethod
     def from_preset(cls, zoo, preset, *, seed: int = 0, **overrides) -> "Generator":

@@ -298,13 +298,29 @@ class NeuroGen(Generator):
             self._net[0] = create_net(self.target["net"], **self.target["net_kwargs"]).to(self.special.device)
         return self._net[0]
 
-    def task_loss(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of the net with parameters `flat` [D] on (x, y): a functional forward, so the gradient
-        flows back into the generator."""
+    def logits(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The target net's output with parameters `flat` [D] on x: a functional forward, so a gradient flows back
+        into the generator."""
         from torch.func import functional_call
 
         sd = {k.name: flat[self.layout.slices[k.name]].view(k.shape) for k in self.layout.float_keys}
-        return F.cross_entropy(functional_call(self.net(), sd, (x,)), y)
+        return functional_call(self.net(), sd, (x,))
+
+    def task_loss(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the net with parameters `flat` [D] on (x, y)."""
+        return F.cross_entropy(self.logits(flat, x), y)
+
+    @torch.no_grad()
+    def test_accuracy(self, x: torch.Tensor, y: torch.Tensor, *, chunk: int = 1024) -> float:
+        """Accuracy of one generated net (seed 0) on (x, y): the training monitor (eval_every)."""
+        flat = self.generate(1, seed=0)[0].to(self.special.device)
+        net = self.net()
+        was = net.training
+        net.eval()
+        right = sum((self.logits(flat, x[i:i + chunk].to(flat.device)).argmax(-1).cpu() == y[i:i + chunk]).sum().item()
+                    for i in range(0, len(y), chunk))
+        net.train(was)
+        return right / len(y)
 
     def forward(self, batch: dict) -> torch.Tensor:
         if self.stage == "align":                                   # stage 1: the generic instruction, no data
@@ -358,10 +374,8 @@ class NeuroGen(Generator):
         self.stage = "task"
         monitor = None
         if self.config.eval_every:
-            from .. import evaluate
-
             def monitor(model):
-                return {"test_acc": evaluate.accuracy(zoo, model.generate(1, seed=0), data.X_test, data.y_test).item()}
+                return {"test_acc": model.test_accuracy(data.X_test, data.y_test)}
         hist += [{**h, "stage": "task"} for h in fit(
             self, sampler({"x": data.X_train, "y": data.y_train, "feat": feats}, self.config.task_batch, seed=cfg.seed),
             cfg, out=sub("task"), progress=progress, monitor=monitor, monitor_every=self.config.eval_every)]

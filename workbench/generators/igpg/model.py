@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from ...config import Config, check
+from ...data import DATASETS
 from ...layout import Layout, Normalizer
 from ...tokenizers import Tokenizer, TokenizerConfig
 from ...train import TrainConfig, fit, sampler
@@ -107,6 +108,7 @@ class IGPGConfig(Config):
 class IGPG(Generator):
     name = "igpg"
     stages = 2    # VQ-VAE, then prior
+    trains_on = "collection"   # one zoo comes as its one-pair collection (experiments.training_target)
 
     def __init__(self, config: IGPGConfig, tokenizer, target: dict):
         super().__init__(config, None, target)
@@ -147,21 +149,27 @@ class IGPG(Generator):
         """Built for a collection (preset.load_collection()) with the preset's `igpg` settings, or for one zoo (the
         leaderboard's) as a one-pair collection with `igpg` + `igpg_zoo` settings (every checkpoint seen, as for every
         other method)."""
-        if not hasattr(col, "members"):
+        col = _collection(col)
+        if col.single_zoo is not None:
             why = cls.applies_to(col, preset)
             if why:
-                raise ValueError(f"IGPG cannot train on zoo {col.path or col.label}: {why}")
+                raise ValueError(f"IGPG cannot train on zoo {col.label}: {why}")
             overrides = {**_zoo_settings(preset), **overrides}
-        return cls.from_collection(_as_collection(col), IGPGConfig.from_dict({**preset.igpg, **overrides}), seed=seed)
+        return cls.from_collection(col, IGPGConfig.from_dict({**preset.igpg, **overrides}), seed=seed)
 
     @classmethod
     def applies_to(cls, zoo, preset) -> str | None:
-        if hasattr(zoo, "members"):
-            return None
+        if hasattr(zoo, "members"):          # a collection: applies, unless it is one zoo (of_zoo) that does not
+            zoo = zoo.single_zoo
+            if zoo is None:
+                return None
         data = zoo.dataset()
         if data.kind not in ("image", "text") or (data.kind == "text" and data.meta.get("tokenizer") != "minilm"):
             return (f"its dataset embedding reads images or MiniLM-tokenised texts; this zoo's data is {data.kind}"
                     + (f" (tokenizer {data.meta.get('tokenizer')!r})" if data.kind == "text" else ""))
+        if zoo.manifest.get("dataset_file") or zoo.manifest["dataset"] not in DATASETS:
+            return (f"its dataset {zoo.manifest['dataset']!r} is not a registered one, and IGPG embeds datasets by "
+                    "name; register a loader with workbench.data.DATASETS")
         cap = preset.igpg_zoo.get("max_params", 0)
         if cap and zoo.num_params > cap:
             return (f"{zoo.num_params:,} parameters: one code per value makes the prior's sequence as long as the net; "
@@ -229,7 +237,7 @@ class IGPG(Generator):
         from pathlib import Path
 
         sub = (lambda s: Path(out) / s) if out is not None else (lambda s: None)
-        col = _as_collection(col)
+        col = _collection(col)
         chunks = self.training_chunks(col)
         self.stage = "vq"
         hist = fit(self, sampler({"tokens": chunks}, self.config.vq_batch, seed=cfg.seed),
@@ -276,7 +284,7 @@ class IGPG(Generator):
         greedy sample's agreement with the nearest training sequence (`greedy_match`, share of codes); `greedy` holds
         that sample's parameters [1, D] for the caller to evaluate."""
         rows = []
-        for m, flat in self._seen(_as_collection(col)):
+        for m, flat in self._seen(_collection(col)):
             st = self.prior_stats(self._windows_of(m, flat))
             codes = self.sample(1, seed=seed, arch=m.arch, dataset=m.dataset, temperature=0).cpu()
             seqs = self.encode(m.arch, m.dataset, flat)
@@ -390,11 +398,12 @@ class IGPG(Generator):
         return {x: self.decode(arch, x, codes[i * n:(i + 1) * n]) for i, x in enumerate(datasets)}
 
 
-def _as_collection(col):
-    """A collection as it is; one zoo as its one-pair collection (Collection.of_zoo)."""
-    from ...collection import Collection
-
-    return col if hasattr(col, "members") else Collection.of_zoo(col)
+def _collection(col):
+    """IGPG trains on collections (trains_on): a zoo must come as its one-pair collection."""
+    if not hasattr(col, "members"):
+        raise TypeError(f"IGPG trains on a collection of (architecture, dataset) zoos, got {type(col).__name__}: pass "
+                        "workbench.collection.Collection.of_zoo(zoo) (experiments.trained does this for you)")
+    return col
 
 
 def _zoo_settings(preset) -> dict:
