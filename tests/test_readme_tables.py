@@ -1,0 +1,29 @@
+"""The README's result tables are views of the reports (workbench.readme): every block matches its report exactly,
+and a number typed into a block by hand is caught."""
+import json
+
+import pytest
+
+from workbench import io, readme
+
+
+def test_every_report_block_in_the_readme_matches_its_report():
+    text = (io.ROOT / "README.md").read_text()
+    assert len(readme.BLOCK.findall(text)) >= 4
+    assert readme.stale(text) == [], "run `python -m workbench.readme` after the notebooks that wrote these reports"
+
+
+def test_a_hand_typed_number_is_caught_and_the_block_rewritten(tmp_path):
+    rep = {"preset": "small", "seconds": 12.0, "environment": {"git_commit": "abcdef1234567", "cpu": "a CPU"},
+           "tables": {"t": [{"zoo": "a", "ratio": 0.991, "note": "x"}, {"zoo": "b", "ratio": 0.5, "note": "y"}]}}
+    (tmp_path / "nb.json").write_text(json.dumps(rep))
+    text = "# R\n<!-- report nb t: zoo, ratio where zoo=a -->\n<!-- /report -->\n"
+    filled = readme.fill(text, reports=tmp_path)
+    assert "| zoo | ratio |" in filled and "| a | 0.99 |" in filled and "| b |" not in filled
+    assert "commit abcdef1234" in filled and readme.stale(filled, reports=tmp_path) == []
+    typed = filled.replace("| a | 0.99 |", "| a | 0.98 |")
+    assert readme.stale(typed, reports=tmp_path) == ["nb t"]
+    with pytest.raises(KeyError, match="no columns"):
+        readme.render("nb", "t", "zoo, accuracy", reports=tmp_path)
+    with pytest.raises(FileNotFoundError, match="reproduce"):
+        readme.render("missing", "t", reports=tmp_path)

@@ -1,0 +1,93 @@
+"""The README's result tables, filled from the reports the notebooks wrote, never typed. A block
+
+    <!-- report 05_igpg_main verdict: target, measured, met -->
+    (the table, and a line naming the report's commit)
+    <!-- /report -->
+
+holds table `verdict` of reports/05_igpg_main.json, those columns in that order (all of them when none are named);
+`where col=a|b; col2=c` keeps the rows whose values are among those given. `python -m workbench.readme` rewrites
+every block from the reports; `python -m workbench.readme --check` (and tests/test_readme_tables.py) fails when a
+block differs from its report, so a number in these tables is always one a report of the named commit holds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from . import io
+from .reporting import markdown_table
+
+BLOCK = re.compile(r"<!-- report (?P<report>[\w.-]+) (?P<table>\w+)(?:: (?P<cols>[^>]*?))?(?: where (?P<where>[^>]*?))? -->\n"
+                   r"(?P<body>.*?)<!-- /report -->", re.S)
+
+
+def _report(name: str, reports: Path) -> dict:
+    path = reports / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such report; run `python -m workbench.reproduce --preset small "
+                                f"notebooks/{name}.ipynb` to write it")
+    return json.loads(path.read_text())
+
+
+def _matches(row: dict, where: str | None) -> bool:
+    for cond in filter(None, (c.strip() for c in (where or "").split(";"))):
+        col, _, values = cond.partition("=")
+        if str(row.get(col.strip())) not in {v.strip() for v in values.split("|")}:
+            return False
+    return True
+
+
+def render(report: str, table: str, cols: str | None = None, where: str | None = None, *,
+           reports: Path | None = None) -> str:
+    """The body of one block: the selected rows and columns of the report's table, and where they come from."""
+    rep = _report(report, reports or io.ROOT / "reports")
+    if table not in rep["tables"]:
+        raise KeyError(f"report {report} has no table {table!r}; it has: {', '.join(rep['tables'])}")
+    rows = [r for r in rep["tables"][table] if _matches(r, where)]
+    names = [c.strip() for c in cols.split(",")] if cols else list(rows[0]) if rows else []
+    missing = [c for c in names if rows and all(c not in r for r in rows)]
+    if missing:
+        raise KeyError(f"table {report}/{table} has no columns {missing}")
+    env = rep.get("environment", {})
+    commit = (env.get("git_commit") or "unknown")[:10] + (" (dirty)" if env.get("git_dirty") else "")
+    source = (f"_From `reports/{report}.json` ({table}): preset `{rep.get('preset')}`, commit {commit}, "
+              f"{rep.get('seconds')} s, {env.get('cpu', '?')}._\n")
+    return markdown_table([{c: r.get(c) for c in names} for r in rows]) + "\n" + source
+
+
+def fill(text: str, *, reports: Path | None = None) -> str:
+    """`text` with every report block re-rendered from the reports."""
+    def one(m):
+        body = render(m["report"], m["table"], m["cols"], m["where"], reports=reports)
+        return m.group(0).replace(m["body"], body, 1) if m["body"] else m.group(0).replace("-->\n", "-->\n" + body, 1)
+    return BLOCK.sub(one, text)
+
+
+def stale(text: str, *, reports: Path | None = None) -> list[str]:
+    """The blocks whose body differs from what their report renders (empty: the README is up to date)."""
+    return [f"{m['report']} {m['table']}" for m in BLOCK.finditer(text)
+            if m["body"] != render(m["report"], m["table"], m["cols"], m["where"], reports=reports)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m workbench.readme", description=__doc__.split("\n\n")[0])
+    p.add_argument("--check", action="store_true", help="only report blocks that differ from their reports")
+    p.add_argument("--readme", default=str(io.ROOT / "README.md"))
+    a = p.parse_args(argv)
+    path = Path(a.readme)
+    text = path.read_text()
+    if a.check:
+        bad = stale(text)
+        print("\n".join(f"stale: {b}" for b in bad) or f"{len(BLOCK.findall(text))} report blocks up to date")
+        return 1 if bad else 0
+    new = fill(text)
+    io.atomic_write_text(path, new)
+    print(f"{path}: {len(BLOCK.findall(new))} report blocks filled")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
