@@ -64,6 +64,10 @@ def test_reproduce_reports_failures_by_name_and_keeps_good_reports(tmp_path, mon
     assert res["a_ok"] == "ok" and res["b_fails"].startswith("FAILED") and "boom" in res["b_fails"]
     assert json.loads(good_report.read_text()) == {"earlier": "good"}
     assert (tmp_path / "exec" / "a_ok.ipynb").exists()
+    timing = json.loads((tmp_path / "r" / "reproduce.json").read_text())     # the per-notebook time table
+    assert [t["notebook"] for t in timing["notebooks"]] == ["a_ok", "b_fails"] and timing["preset"] == "smoke"
+    assert timing["notebooks"][1]["status"].startswith("FAILED") and timing["seconds"] > 0
+    assert timing["environment"]["cpu"] and {"zoos_collected", "generators_trained"} <= set(timing["notebooks"][0])
     with pytest.raises(KeyError, match="unknown preset"):
         reproduce.run([], "huge")
 

@@ -2,7 +2,9 @@
 
 Executed copies go to reports/executed/; each notebook writes its own reports/<name>.{json,md} and figures, only
 when it reaches its last cell, so a notebook that fails leaves the earlier good reports in place. Failures are
-listed by name and make the exit status non-zero.
+listed by name and make the exit status non-zero. At the end a table of seconds per notebook is printed and written
+to reports/reproduce.json, with the zoos and generator runs each notebook had to make (the rest came from the caches),
+the commit and the CPU.
 """
 from __future__ import annotations
 
@@ -36,8 +38,9 @@ def run(paths: list[Path], preset: str, *, out_dir: Path | None = None, kernel: 
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TQDM_MININTERVAL", "5")
-    results = {}
+    results, timing = {}, []
     for nb in paths:
+        before = _cached(preset)
         t0 = time.perf_counter()
         print(f"[reproduce] {nb.name} at preset {preset} ...", flush=True)
         try:
@@ -47,8 +50,36 @@ def run(paths: list[Path], preset: str, *, out_dir: Path | None = None, kernel: 
         except Exception as exc:  # noqa: BLE001  (any failure is reported by name; the batch goes on)
             msg = str(exc).strip().splitlines()
             results[nb.stem] = f"FAILED: {type(exc).__name__}: {msg[-1] if msg else ''}"
-        print(f"[reproduce] {nb.name}: {results[nb.stem]} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        seconds = time.perf_counter() - t0
+        made = _cached(preset) - before
+        timing.append({"notebook": nb.stem, "status": results[nb.stem], "seconds": round(seconds, 1),
+                       "zoos_collected": sum(1 for m in made if not m.startswith("generators/")),
+                       "generators_trained": sum(1 for m in made if m.startswith("generators/"))})
+        print(f"[reproduce] {nb.name}: {results[nb.stem]} ({seconds:.0f} s)", flush=True)
+    _write_timing(timing, preset)
     return results
+
+
+def _cached(preset: str) -> set[str]:
+    """The finished zoos and generator runs in the cache for `preset` (a folder with a manifest / info.json)."""
+    root = io.zoos_dir() / preset
+    if not root.is_dir():
+        return set()
+    done = {p.parent for p in root.glob("*/manifest.json")} | {p.parent for p in root.glob("generators/*/info.json")}
+    return {str(p.relative_to(root)) for p in done}
+
+
+def _write_timing(timing: list[dict], preset: str) -> None:
+    import json
+
+    from .reporting import environment, markdown_table
+
+    env = environment()
+    total = sum(t["seconds"] for t in timing)
+    print(f"[reproduce] preset {preset}, {total:.0f} s in all ({total / 3600:.2f} h) on {env['cpu']}:\n"
+          + markdown_table(timing + [{"notebook": "total", "seconds": round(total, 1)}]), flush=True)
+    io.atomic_write_text(io.reports_dir() / "reproduce.json", json.dumps(
+        {"preset": preset, "seconds": round(total, 1), "notebooks": timing, "environment": env}, indent=1))
 
 
 def main(argv: list[str] | None = None) -> int:
