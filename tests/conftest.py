@@ -47,6 +47,16 @@ def measured(record_property):
 
 
 @pytest.fixture(scope="session")
+def mlp_zoo(tmp_path_factory):
+    """One small last-epoch zoo shared by the generator tests: 4 checkpoints of an 8-unit MLP on sklearn digits."""
+    from workbench.recipes import ZooRecipe, collect
+
+    r = ZooRecipe(recipe="last_epoch", net="mlp", net_kwargs={"hidden": [8]}, dataset="digits", epochs=2,
+                  batch_size=64, n_checkpoints=4)
+    return collect(r, tmp_path_factory.mktemp("mlp_zoo") / "z", progress=False)
+
+
+@pytest.fixture(scope="session")
 def digits():
     return load_dataset("digits")
 

@@ -13,11 +13,9 @@ METHODS = available_generators()
 
 
 @pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
-    """A last-epoch zoo of small MLPs on sklearn digits (an image set every method can read)."""
-    r = ZooRecipe(recipe="last_epoch", net="mlp", net_kwargs={"hidden": [8]}, dataset="digits", epochs=2,
-                  batch_size=64, n_checkpoints=4)
-    return collect(r, tmp_path_factory.mktemp("z") / "z", progress=False)
+def zoo(mlp_zoo):
+    """conftest's small last-epoch MLP zoo on sklearn digits (an image set every method can read)."""
+    return mlp_zoo
 
 
 @pytest.fixture(scope="module")

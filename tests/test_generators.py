@@ -14,10 +14,8 @@ TINY = dict(token_size=16, d_model=16, n_layers=1, d_state=4, channels=(4, 8, 4)
 
 
 @pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
-    r = ZooRecipe(recipe="last_epoch", net="mlp", net_kwargs={"hidden": [8]}, dataset="digits", epochs=2,
-                  batch_size=64, n_checkpoints=4)
-    return collect(r, tmp_path_factory.mktemp("z") / "z", progress=False)
+def zoo(mlp_zoo):
+    return mlp_zoo
 
 
 @pytest.fixture(scope="module")
