@@ -100,6 +100,8 @@ def test_igpg_says_how_its_prior_training_ended_and_reports_its_health(trained):
     assert last["step"] <= last["step_cap"] == preset.igpg_steps             # smoke: a step cap, no pass count
     rows = gen.prior_health(col)
     assert [(r["arch"], r["dataset"]) for r in rows] == [(m.arch, m.dataset) for m in col.members("seen")]
+    if gen.config.prior_stop == "greedy":      # the criterion's measure is the health table's worst greedy match
+        assert last["greedy_match"] == pytest.approx(min(r["greedy_match"] for r in rows))
     for r in rows:
         assert 0 <= r["tf_acc"] <= 1 and 0 <= r["greedy_match"] <= 1 and r["entropy"] >= 0
         assert r["greedy"].shape == (1, col.zoo(col.member(r["arch"], r["dataset"])).num_params)

@@ -189,3 +189,29 @@ def test_dead_codes_restart_on_encoder_outputs_and_the_restart_is_reproducible()
     assert torch.equal(vq.codebook.weight, again.codebook.weight)   # the same step restarts the same way (resume)
     with pytest.raises(ValueError, match="logits='distance'"):
         VQConfig(restart_every=5)
+
+
+def test_decoder_refinement_fits_the_argmax_codes_and_touches_nothing_else():
+    zoo = _zoo(n=6)
+    chunks = Tokenizer.fit(zoo, "flat", 32).encode(zoo.flat).reshape(-1, 32)
+    torch.manual_seed(0)
+    vq = ChunkVQVAE(VQConfig(chunk_size=32, downsample=1, kernel=1, codebook_size=64, code_dim=8, hidden=16,
+                             logits="distance", hard=True, anneal_steps=100))
+    fit(vq, sampler({"tokens": chunks}, 64), TrainConfig(steps=100, lr=3e-3, device="cpu"), progress=False)
+    frozen = {k: v.clone() for k, v in vq.state_dict().items() if not k.startswith("decoder")}
+    codes = vq.encode(chunks)
+    before = masked_recon(vq.decode(codes), chunks).item()
+
+    class Refine(torch.nn.Module):   # the IGPG stage "refine": vq.refine_loss through the shared loop
+        def __init__(self):
+            super().__init__()
+            self.vq = vq
+
+        def forward(self, batch):
+            return self.vq.refine_loss(batch)
+
+    fit(Refine(), sampler({"tokens": chunks}, 64, seed=1), TrainConfig(steps=100, lr=3e-3, device="cpu"), progress=False)
+    assert all(torch.equal(vq.state_dict()[k], v) for k, v in frozen.items())      # encoder and codebook untouched
+    assert torch.equal(vq.encode(chunks), codes)                                   # so the prior's codes stay valid
+    after = masked_recon(vq.decode(codes), chunks).item()
+    assert after < before, (before, after)                                         # what it minimises
