@@ -15,11 +15,11 @@ def main():
     zoo = p.zoo("last_epoch", "cnn_s")
     data = zoo.dataset()
     torch.manual_seed(0)
-    rpg = RPG.from_zoo(zoo, p.rpg_config(zoo))
+    rpg = RPG.from_zoo(zoo, RPG.preset_config(zoo, p))
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        rpg.fit(zoo, p.train_config("rpg"), batch_size=p.rpg_batch, out=tmp, progress=False)
-        print(f"train RPG on the 50-checkpoint CNN-s zoo, {p.rpg_steps} steps: {time.perf_counter() - t0:.1f} s "
+        rpg.fit(zoo, p.train_config("rpg"), batch_size=p.sizes("rpg")["batch_size"], out=tmp, progress=False)
+        print(f"train RPG on the 50-checkpoint CNN-s zoo, {p.sizes("rpg")["steps"]} steps: {time.perf_counter() - t0:.1f} s "
               f"(target <= 300 s)", flush=True)
     rpg.generate(1, seed=0)  # warm-up
     times = []

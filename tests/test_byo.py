@@ -127,7 +127,7 @@ def test_generated_set_saves_as_a_zoo_with_generator_config_seed_and_accuracies(
     ds = from_tensors("cancer", *tabular)
     zoo = collect(ZooRecipe(net="mlp", **FAST), tmp_path / "z", data=ds)
     preset = presets.get("smoke")
-    rpg = RPG.from_zoo(zoo, preset.rpg_config(zoo), seed=0)
+    rpg = RPG.from_zoo(zoo, RPG.preset_config(zoo, preset), seed=0)
     flat = rpg.generate(3, seed=7)
     gen_set = zoo.generated(flat, generator=rpg, seed=7)
     folder = gen_set.save(tmp_path / "gen")
@@ -196,15 +196,15 @@ def test_generator_init_is_seeded_without_touching_the_global_rng(tmp_path):
     zoo = _near_copies(n=4, spread=1e-2)
     preset = presets.get("smoke")
     state = torch.get_rng_state()
-    a = RPG.from_zoo(zoo, preset.rpg_config(zoo))
+    a = RPG.from_zoo(zoo, RPG.preset_config(zoo, preset))
     torch.manual_seed(123)                                          # whatever the global RNG does in between
-    b = RPG.from_zoo(zoo, preset.rpg_config(zoo))
+    b = RPG.from_zoo(zoo, RPG.preset_config(zoo, preset))
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
-    c = RPG.from_zoo(zoo, preset.rpg_config(zoo), seed=1)
+    c = RPG.from_zoo(zoo, RPG.preset_config(zoo, preset), seed=1)
     assert any(not torch.equal(x, y) for x, y in zip(a.state_dict().values(), c.state_dict().values()))
     torch.manual_seed(5)
     before = torch.get_rng_state()
-    RPG.from_zoo(zoo, preset.rpg_config(zoo))
+    RPG.from_zoo(zoo, RPG.preset_config(zoo, preset))
     assert torch.equal(torch.get_rng_state(), before)              # the global RNG is left as it was
     torch.set_rng_state(state)
 

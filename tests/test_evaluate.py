@@ -9,14 +9,12 @@ from workbench.generators import baselines
 from workbench.layout import Layout, Normalizer
 from workbench.nets import create_net
 from workbench.zoo import Zoo
-from workbench.recipes import ZooRecipe, collect
-
-DIGITS = dict(net="mlp", net_kwargs={"hidden": [16]}, dataset="digits", epochs=3, batch_size=64)
 
 
 @pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
-    return collect(ZooRecipe(recipe="seeds", n_checkpoints=3, **DIGITS), tmp_path_factory.mktemp("z") / "seeds")
+def zoo(mlp_zoo):
+    """The suite's shared small MLP zoo (conftest)."""
+    return mlp_zoo
 
 
 def test_batched_accuracy_equals_a_plain_torch_loop(zoo, digits):

@@ -23,9 +23,9 @@ def preset():
     """smoke, made faster still: 100 diffusion steps, an LSTM backbone (the pure-PyTorch Mamba2 is tested in
     test_generators), a 4-step VQ-VAE and one prior pass: this file tests the road, not what a method learns."""
     smoke = presets.get("smoke")
-    return smoke.replace(rpg={**smoke.rpg, "num_train_timesteps": 100, "backbone": "lstm"},
-                         pdiff={**smoke.pdiff, "num_train_timesteps": 100},
-                         igpg_zoo={**smoke.igpg_zoo, "vq_steps": 4, "prior_passes": 1})
+    return (smoke.with_method("rpg", config={"num_train_timesteps": 100, "backbone": "lstm"})
+            .with_method("pdiff", config={"num_train_timesteps": 100})
+            .with_method("igpg", zoo={**smoke.sizes("igpg")["zoo"], "vq_steps": 4, "prior_passes": 1}))
 
 
 def test_the_registry_holds_the_papers_methods():

@@ -118,11 +118,11 @@ def test_pdiff_trains_both_stages_and_reloads(zoo, tmp_path):
 
 def test_preset_grows_the_token_size_with_the_net(zoo):
     P = presets.get("small")
-    cfg = P.rpg_config(zoo)
+    cfg = RPG.preset_config(zoo, P)
     assert cfg.token_size == 256 and cfg.diffusion_batch == 128
     big = type("Z", (), {"num_params": 203_530})()
-    cfg = P.rpg_config(big)
-    assert cfg.token_size == 1024 and -(-203_530 // 1024) <= P.rpg_max_tokens and cfg.diffusion_batch == 32
+    cfg = RPG.preset_config(big, P)
+    assert cfg.token_size == 1024 and -(-203_530 // 1024) <= P.sizes("rpg")["max_tokens"] and cfg.diffusion_batch == 32
 
 
 def test_bad_configs_and_inputs_are_refused(zoo):

@@ -17,7 +17,7 @@ def trained():
 
 def test_igpg_trains_on_a_collection_and_writes_every_pair(trained):
     preset, col, gen, info = trained
-    assert info["steps"] == preset.igpg_steps and info["final_loss"] == info["final_loss"]
+    assert info["steps"] == preset.sizes("igpg")["steps"] and info["final_loss"] == info["final_loss"]
     for m in col.members():                                           # seen and held-out pairs alike
         zoo = col.zoo(m)
         flat = gen.generate(2, seed=0, arch=m.arch, dataset=m.dataset)
@@ -97,7 +97,7 @@ def test_igpg_says_how_its_prior_training_ended_and_reports_its_health(trained):
     preset, col, gen, info = trained
     last = next(e for e in reversed(info["history"]) if "stopped" in e)
     assert last["stopped"] in ("criterion", "cap") and last["windows"] > 0 and 0 <= last["tf_acc"] <= 1
-    assert last["step"] <= last["step_cap"] == preset.igpg_steps             # smoke: a step cap, no pass count
+    assert last["step"] <= last["step_cap"] == preset.sizes("igpg")["steps"]             # smoke: a step cap, no pass count
     rows = gen.prior_health(col)
     assert [(r["arch"], r["dataset"]) for r in rows] == [(m.arch, m.dataset) for m in col.members("seen")]
     if gen.config.prior_stop == "greedy":      # the criterion's measure is the health table's worst greedy match
@@ -121,7 +121,7 @@ def test_decoded_batchnorm_nets_get_their_statistics_from_the_pairs_images(tmp_p
     spec = CollectionSpec(archs={"res": {"net": "resnet", "blocks": [1], "width": 2}}, datasets=("digits28",),
                           dataset_kwargs={"max_train": 120, "max_test": 60}, seeds=2, per_seed=1, epochs=1)
     col = collect_collection(spec, tmp_path / "col", progress=False)
-    cfg = IGPGConfig.from_dict({**presets.get("smoke").igpg, "vq_steps": 2, "bn_recalibrate": 2, "image_size": 32})
+    cfg = IGPGConfig.from_dict({**presets.get("smoke").sizes("igpg")["config"], "vq_steps": 2, "bn_recalibrate": 2, "image_size": 32})
     gen = IGPG.from_collection(col, cfg)
     gen.fit(col, TrainConfig(steps=2, device="cpu"), batch_size=4, progress=False)
     codes = gen.sample(1, arch="res", dataset="digits28")
@@ -152,7 +152,7 @@ def test_igpg_trains_on_one_zoo_as_a_one_pair_collection(trained):
     one = Collection.of_zoo(zoo)
     assert [(m.arch, m.dataset, m.split) for m in one.members()] == [("cnn_s", "mnist5k", "seen")]
     assert one.fingerprint() == zoo.fingerprint() and one.label == zoo.label
-    preset = preset.replace(igpg_zoo={"holdout_seeds": 0, "train_checkpoints": 3, "max_params": 5000})
+    preset = preset.with_method("igpg", zoo={"holdout_seeds": 0, "train_checkpoints": 3, "max_params": 5000})
     gen, info = experiments.trained("igpg", zoo, preset, progress=False)
     train, held = gen.split_rows(zoo, "cnn_s", "mnist5k")
     assert len(train) == 3 and len(held) == 0 and len(zoo) == 4      # every seed seen, 3 of 4 checkpoints kept
@@ -161,5 +161,5 @@ def test_igpg_trains_on_one_zoo_as_a_one_pair_collection(trained):
     assert torch.equal(flat, gen.generate(2, seed=0, arch="cnn_s", dataset="mnist5k", temperature=0.7))
     with pytest.raises(TypeError, match="say which with arch= and dataset="):
         trained[2].generate(1)                                          # the collection's generator knows 4 pairs
-    assert "igpg_zoo['max_params']" in method("igpg").applies_to(
-        zoo, preset.replace(igpg_zoo={"max_params": 1000}))
+    assert "zoo['max_params']" in method("igpg").applies_to(
+        zoo, preset.with_method("igpg", zoo={"max_params": 1000}))

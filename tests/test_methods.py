@@ -57,7 +57,7 @@ class Shift(Generator):
 def test_a_registered_method_trains_caches_and_reloads_through_experiments(tmp_path):
     GENERATORS.register("test_shift", ShiftConfig, overwrite=True)(Shift)
     assert {"rpg", "pdiff", "test_shift"} <= set(available_generators())
-    assert method("rpg").preset_training(presets.get("smoke"))["steps"] == presets.get("smoke").rpg_steps
+    assert method("rpg").preset_training(presets.get("smoke"))["steps"] == presets.get("smoke").sizes("rpg")["steps"]
     zoo = collect(ZooRecipe(net="mlp", net_kwargs={"hidden": [8]}, dataset="digits", epochs=1, batch_size=64,
                             n_checkpoints=3), tmp_path / "z")
     preset = presets.get("smoke")
@@ -68,3 +68,22 @@ def test_a_registered_method_trains_caches_and_reloads_through_experiments(tmp_p
     assert torch.equal(load(info2["path"]).mu, gen.mu)
     with pytest.raises(KeyError, match="unknown generator 'nope'.*rpg.*workbench.generators.GENERATORS.register"):
         experiments.trained("nope", zoo, preset)
+
+
+def test_every_method_carries_its_sizes_for_every_scale_and_a_preset_overrides_them_by_name():
+    for name in ("rpg", "pdiff", "igpg", "neurogen", "flow"):
+        cls = method(name)
+        assert set(cls.sizes) == {"smoke", "small", "paper"}, name
+        for preset in (presets.get(s) for s in cls.sizes):
+            cfg = preset.train_config(name)
+            s = preset.sizes(name)
+            assert cfg.steps == s["steps"] >= 1 and cfg.lr == s["lr"] > 0 and s["batch_size"] >= 1, (name, preset.name)
+            GENERATORS.get(name).config_cls.from_dict(s["config"])              # the config overrides are valid ones
+    smoke = presets.get("smoke")
+    mine = smoke.with_method("rpg", steps=3, config={"d_model": 8}).with_method("rpg", config={"n_layers": 2})
+    s = mine.sizes("rpg")
+    assert s["steps"] == 3 and s["config"]["d_model"] == 8 and s["config"]["n_layers"] == 2
+    assert s["config"]["d_state"] == smoke.sizes("rpg")["config"]["d_state"]           # the rest stays the scale's
+    assert mine.sizes("pdiff") == smoke.sizes("pdiff") and mine.train_config("rpg").steps == 3
+    with pytest.raises(KeyError, match="no sizes for scale 'huge'"):
+        smoke.replace(scale="huge").sizes("rpg")

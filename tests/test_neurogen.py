@@ -51,7 +51,7 @@ def test_stage_two_gradient_reaches_special_tokens_lora_and_projection(ref):
 
 
 def test_stage_one_pulls_the_generated_vector_to_the_references(ref, measured):
-    gen = NeuroGen.from_zoo(ref, NeuroGenConfig(**{**presets.get("smoke").neurogen, "stage1_steps": 40, "stage1_lr": 3e-3}))
+    gen = NeuroGen.from_zoo(ref, NeuroGenConfig(**{**presets.get("smoke").sizes("neurogen")["config"], "stage1_steps": 40, "stage1_lr": 3e-3}))
     ref_z = gen._normalizer().normalize(ref.flat).mean(0)   # MSE to independent seeds is lowest at their mean
     gen.eval()
     before = ((gen.raw(GENERIC_INSTRUCTION, None) - ref_z) ** 2).mean().item()
@@ -63,7 +63,7 @@ def test_stage_one_pulls_the_generated_vector_to_the_references(ref, measured):
 
 @pytest.mark.parametrize("backbone", ["tiny-gpt2", "tiny-qwen2"])
 def test_decoder_backbones_read_the_special_tokens_last(ref, backbone):
-    gen = NeuroGen.from_zoo(ref, NeuroGenConfig(**{**presets.get("smoke").neurogen, "backbone": backbone}))
+    gen = NeuroGen.from_zoo(ref, NeuroGenConfig(**{**presets.get("smoke").sizes("neurogen")["config"], "backbone": backbone}))
     assert gen.causal
     a = gen.raw("Please help generate parameters of the CNN.", None)
     b = gen.raw("An entirely different instruction.", None)
@@ -84,13 +84,13 @@ def test_transfer_to_a_smaller_cnn_keeps_the_trained_parts(trained):
 
 
 def test_soft_clipping_bounds_raw_outputs(ref):
-    gen = NeuroGen.from_zoo(ref, NeuroGenConfig(**{**presets.get("smoke").neurogen, "stage1_steps": 0, "stats": "none",
+    gen = NeuroGen.from_zoo(ref, NeuroGenConfig(**{**presets.get("smoke").sizes("neurogen")["config"], "stage1_steps": 0, "stats": "none",
                                                     "clip_alpha": 0.05}))
     assert gen.params(torch.full((ref.num_params,), 100.0)).max() <= 0.05
 
 
 def test_bad_inputs_fail_before_training(ref):
-    smoke = presets.get("smoke").neurogen
+    smoke = presets.get("smoke").sizes("neurogen")["config"]
     with pytest.raises(ValueError, match="exceeds the backbone's 512 positions"):
         NeuroGen.from_zoo(ref, NeuroGenConfig(**{**smoke, "values_per_token": 8}))   # 1,800 special tokens
     with pytest.raises(OSError, match="local folder"):
@@ -117,7 +117,7 @@ def test_text_path_reads_samples_as_backbone_tokens_over_minilm_embeddings():
 
     zoo = collect(recipe, Path(tempfile.mkdtemp()) / "rt", progress=False)
     assert zoo.net_kwargs["vocab_size"] == 30522 and zoo.num_params == 384 * 8 + 8 + 8 * 2 + 2
-    gen = NeuroGen.from_zoo(zoo, NeuroGenConfig(**{**presets.get("smoke").neurogen, "sample_tokens": 6}))
+    gen = NeuroGen.from_zoo(zoo, NeuroGenConfig(**{**presets.get("smoke").sizes("neurogen")["config"], "sample_tokens": 6}))
     assert gen.text and gen.config.task == "text classification" and "rotten_tomatoes" in gen.instruction()
     hist = gen.fit(zoo, TrainConfig(steps=3, device="cpu"), progress=False)
     assert hist[-1]["stage"] == "task" and torch.isfinite(torch.tensor(hist[-1]["loss"]))
@@ -135,7 +135,7 @@ def test_a_training_set_smaller_than_the_sample_pool_fills_it_by_repetition(ref)
     X, y = d.X_train[:60], torch.arange(60) % 10
     tiny = from_tensors("tiny", X, y, test_fraction=0.5, standardize=False)       # 30 training examples
     zoo = Zoo.from_state_dicts([ref.state_dict(0)], net=ref.net, net_kwargs=ref.net_kwargs, dataset=tiny)
-    gen = NeuroGen.from_zoo(zoo, NeuroGenConfig(**{**presets.get("smoke").neurogen, "stage1_steps": 0, "stats": "init"}))
+    gen = NeuroGen.from_zoo(zoo, NeuroGenConfig(**{**presets.get("smoke").sizes("neurogen")["config"], "stage1_steps": 0, "stats": "init"}))
     gen.fit(zoo, TrainConfig(steps=1, device="cpu"), progress=False)          # pool of 32, 30 examples
     assert len(tiny.y_train) == 30 and len(torch.unique(gen.pool, dim=0)) == 30
 
@@ -143,7 +143,7 @@ def test_a_training_set_smaller_than_the_sample_pool_fills_it_by_repetition(ref)
 def test_neurogen_training_resumes_across_its_two_stages(ref, tmp_path):
     """A run stopped after 5 stage-2 steps and started again with 10 ends where an uninterrupted 10-step run ends."""
     cfg = TrainConfig(steps=10, lr=1e-3, device="cpu", checkpoint_every=5)
-    smoke = NeuroGenConfig(**{**presets.get("smoke").neurogen, "stage1_steps": 6})
+    smoke = NeuroGenConfig(**{**presets.get("smoke").sizes("neurogen")["config"], "stage1_steps": 6})
 
     def run(out, steps, seed=0):
         g = NeuroGen.from_zoo(ref, smoke, seed=seed)

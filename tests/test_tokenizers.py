@@ -5,14 +5,12 @@ from workbench.evaluate import accuracy
 from workbench.nets import create_net
 from workbench.tokenizers import Tokenizer, masked_mse
 from workbench.zoo import Zoo
-from workbench.recipes import ZooRecipe, collect
 
 
 @pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
-    r = ZooRecipe(recipe="last_epoch", net="mlp", net_kwargs={"hidden": [16]}, dataset="digits", epochs=3,
-                  batch_size=64, n_checkpoints=3)
-    return collect(r, tmp_path_factory.mktemp("z") / "z")
+def zoo(mlp_zoo):
+    """The suite's shared small MLP zoo (conftest)."""
+    return mlp_zoo
 
 
 @pytest.mark.parametrize("granularity", ["flat", "layer", "channel"])

@@ -42,37 +42,17 @@ class Preset(Config):
     exchange_fraction: float = 0.1
     device: str = "auto"
     net_kwargs: dict = field(default_factory=dict)   # per-net overrides, e.g. {"mlp": {"hidden": [256]}}
-    # generators (issue 3). Token size doubles from rpg_token_size until a net has <= rpg_max_tokens tokens,
-    # and each step denoises rpg_diffusion_values values (= diffusion_batch x token_size), as the paper grows tokens with nets.
-    rpg: dict = field(default_factory=dict)          # RPGConfig overrides
-    rpg_token_size: int = 256
-    rpg_max_tokens: int = 256
-    rpg_diffusion_values: int = 128 * 256
-    rpg_steps: int = 400
-    rpg_lr: float = 1e-3
-    rpg_batch: int = 8
-    pdiff: dict = field(default_factory=dict)        # PDiffConfig overrides
-    pdiff_steps: int = 1000
-    pdiff_batch: int = 50
-    pdiff_max_params: int = 10_000_000               # larger zoos: p-diff is not run (reported, like the paper's OOM)
+    # generators: each method's sizes live beside its model (Generator.sizes, per scale); the preset names the scale
+    scale: str = "small"                             # "smoke" | "small" | "paper": which sizes every method takes
+    methods: dict = field(default_factory=dict)      # per-method overrides of those sizes, e.g. {"rpg": {"steps": 100,
+                                                     # "config": {"d_model": 64}}} (with_method below)
     ablation_steps: int = 300                        # per ablation row (CNN-s)
     sampler_steps: tuple[int, ...] = (5, 20, 60, 100, 200, 0)   # RPG Table 7 rows; 0 = DDPM through all T steps
     task_steps: int = 600                            # task-conditioned RPG on the seen task codes
     task_batch: int = 64
     collection: dict = field(default_factory=dict)   # CollectionSpec of the many-(architecture, dataset) zoo (IGPG)
-    igpg: dict = field(default_factory=dict)         # IGPGConfig overrides
-    igpg_steps: int = 2000                           # prior steps (the VQ-VAE's are igpg["vq_steps"])
-    igpg_batch: int = 32                             # prior windows per step
-    igpg_n: int = 0                                  # generated models per pair in the IGPG notebooks (0: n_eval)
-    igpg_zoo: dict = field(default_factory=lambda: dict(IGPG_ZOO))   # IGPG on one zoo (leaderboard): igpg overrides
-                                                     # + "max_params", the largest net it takes
-    igpg_ablation: dict = field(default_factory=dict)   # notebook 06: {"archs", "datasets", "steps", "igpg": overrides
-                                                        # of every row, "variants": [overrides of one row]}
     lora: dict = field(default_factory=lambda: dict(LORA))   # notebook 11: the LoRA zoos ({"datasets", "zoo": recipe
                                                      # overrides of the seeds zoo, "methods"})
-    neurogen: dict = field(default_factory=dict)     # NeuroGenConfig overrides
-    neurogen_steps: int = 600                        # stage-2 steps (stage 1's are neurogen["stage1_steps"])
-    neurogen_experiments: dict = field(default_factory=lambda: dict(NEUROGEN_EXPERIMENTS))   # notebook 07
 
     def validate(self):
         check(self.n_checkpoints >= 1 and self.n_seeds >= 2, "n_checkpoints >= 1 and n_seeds >= 2 are required")
@@ -132,38 +112,30 @@ class Preset(Config):
 
         return collect_collection(self.collection_spec(**overrides), self.collection_dir(**overrides), progress=progress)
 
-    def rpg_config(self, zoo, **overrides):
-        """The RPGConfig for `zoo`: token size grown for big nets (see rpg_max_tokens), preset overrides, then yours."""
-        from .generators.rpg import RPGConfig
+    def sizes(self, method: str) -> dict:
+        """The sizes a registered `method` takes under this preset (its module's, at this scale, with `methods`)."""
+        from .generators import method as method_class
 
-        ts = self.rpg_token_size
-        while -(-zoo.num_params // ts) > self.rpg_max_tokens:
-            ts *= 2
-        kw = {"token_size": ts, "diffusion_batch": max(1, self.rpg_diffusion_values // ts), **self.rpg, **overrides}
-        return RPGConfig.from_dict(kw)      # from_dict: JSON lists (preset dicts round-trip as JSON) become tuples
+        return method_class(method).sizes_for(self)
 
-    def pdiff_config(self, **overrides):
-        from .generators.pdiff import PDiffConfig
-
-        return PDiffConfig.from_dict({**self.pdiff, **overrides})
+    def with_method(self, method: str, **sizes) -> "Preset":
+        """This preset with `method`'s sizes overridden (a "config" dict merges into the config overrides)."""
+        mine = dict(self.methods.get(method, {}))
+        config = {**mine.get("config", {}), **sizes.pop("config", {})}
+        return self.replace(methods={**self.methods, method: {**mine, **sizes, **({"config": config} if config else {})}})
 
     def train_config(self, method: str = "rpg", **overrides):
-        """TrainConfig of a generator: the steps a registered `method` trains for here (or "ablation"), the
-        preset's learning rate and device."""
+        """TrainConfig of a generator: the steps and learning rate a registered `method` trains with here (its sizes;
+        "ablation": RPG's learning rate for the preset's ablation_steps), and the preset's device."""
         from .generators import method as method_class
         from .train import TrainConfig
 
-        training = {} if method == "ablation" else method_class(method).preset_training(self)
+        training = method_class("rpg" if method == "ablation" else method).preset_training(self)
         steps = self.ablation_steps if method == "ablation" else training["steps"]
-        lr = training.get("lr", self.rpg_lr)            # a method that names its learning rate trains at it
+        lr = training.get("lr", TrainConfig.lr)     # a method that names no learning rate trains at the loop's default
         return TrainConfig(**{"steps": steps, "lr": lr, "device": self.device, **overrides})
 
 
-# IGPG on one zoo (the leaderboard's): every seed seen, as for every other method; at most 6 training checkpoints
-# (a code per value: a CPU prior's windows grow with every sequence), a shorter VQ-VAE stage and pass cap (measured on
-# the CNN-s seeds zoo with 10 checkpoints and the collection's 1,500 VQ-VAE steps: 14 min per zoo; greedy 0.96 vs
-# originals 0.957); nets up to CNN-s (LeNet-5's 44k codes per net are out of a CPU prior's reach)
-IGPG_ZOO = {"holdout_seeds": 0, "train_checkpoints": 6, "vq_steps": 600, "prior_passes": 300, "max_params": 5000}
 # notebook 11: LoRA adapters (rank 4 on query / value of MiniLM's last block, nets/lora.py) + a head, one per seed, on
 # the real offline text sets (train / test subsets sized so that a zoo and its audit take CPU minutes)
 LORA = {"datasets": ["rotten_tomatoes", "bbc_news"],   # a seeds zoo each
@@ -182,21 +154,13 @@ SMOKE_LORA = {"datasets": ["rotten_tomatoes"], "last_epoch": ["rotten_tomatoes"]
                       "epochs": 1},
               "tasks": {"dataset": "bbc_news", "n_unseen": 2, "n_tasks": 8, "dataset_kwargs": {"max_train": 100,
                                                                                             "max_test": 60}, "epochs": 1}}
-SMOKE_RPG = {"d_model": 32, "n_layers": 1, "d_state": 8, "channels": [8, 16, 32, 16, 8]}
 
 # The many-(architecture, dataset) collection (IGPG). small: the architectures and datasets of issue 9, the ResNet
 # with 3 blocks per stage held out (depth transfer) and the rotated MNIST held out (dataset transfer).
 SMOKE_COLLECTION = {"archs": {"cnn_s": {"net": "cnn_s"}, "mlp_8": {"net": "mlp", "hidden": [8]}},
                     "datasets": ["mnist5k", "digits28"], "held_out_datasets": ["digits28"],
                     "dataset_kwargs": {"max_train": 300, "max_test": 100}, "seeds": 2, "per_seed": 2, "epochs": 1}
-SMOKE_IGPG = {"chunk_size": 64, "downsample": 16, "codebook_size": 32, "code_dim": 16, "vq_hidden": 16, "vq_steps": 20,
-              "vq_batch": 64, "context": 64, "n_embd": 32, "n_layer": 1, "n_head": 2, "image_size": 64,
-              "vq_refine": 5, "prior_target": 0.999, "prior_stop": "greedy", "prior_check_every": 10}
-SMOKE_IGPG_ABLATION = {"archs": ["cnn_s"], "datasets": ["mnist5k"], "igpg": {"vq_steps": 10}, "steps": 10,
-                       "variants": [{"downsample": 4}, {"use_arch": False}]}
-# small: one code per value (IGPG's chunks of many values per code keep no accuracy at these sizes; measured in
-# benchmarks/igpg_reconstruction.py), so a net's code sequence is as long as the net, and a net decodes to an accurate
-# one only if almost every code is right: the prior must learn its sequences nearly by heart (REFERENCE.md, 2026-12).
+# small: IGPG writes one code per value (generators/igpg/sizes.py), so a net's code sequence is as long as the net.
 # Scoped to what a CPU prior learns in minutes: short nets (CNN-s 2,464 values, width-2 ResNets of 1 and 2 blocks per
 # stage: 1,468 / 3,092) on two MNIST variants and sklearn digits, one training sequence per seed; held out: the rotated
 # MNIST (dataset transfer) and the 2-block ResNet (depth transfer; IGPG: train on 4..8 blocks, generate another).
@@ -212,79 +176,24 @@ PAPER_COLLECTION = {"archs": {"cnn_s": {"net": "cnn_s"}, "lenet5": {"net": "lene
                     "datasets": ["mnist5k", "digits28", "mnist5k_inverted", "mnist5k_rot90"],
                     "held_out_datasets": ["mnist5k_rot90"], "held_out_archs": ["resnet_3"],
                     "seeds": 3, "per_seed": 2, "epochs": 8}
-# VQ-VAE: measured best of benchmarks/igpg_reconstruction.py: straight-through codes from distances to a 1024-entry
-# codebook, dead codes restarted every 50 steps (1:1e-3:1500:distance:k1:restart=50:hard:batch=64:K=1024); then 1,000
-# decoder steps on its argmax codes (measured on the 9bf9e57 generator: seen pairs' reconstruction loss 2.76 -> 0.34
-# points, 27 s). Prior: trained to a criterion (every seen pair's greedy sample equal to a training sequence on 99.9 %
-# of codes, capped at 400 passes; igpg_steps then go unused: the 9bf9e57 prior, stopped at 99.92 % teacher-forced,
-# matched 0.77-1.00; 150 more steps made all six exact); sampled greedily (notebook 05's temperature table: at T 0.2-1.0 some samples switch between the
-# training sequences mid-net and land at chance); BatchNorm statistics re-estimated after decoding (4 batches). -- a fixed budget
-# of ~6 passes left the 32-pair prior at per-layer code histograms, which sample to chance; 2 layers (0.37 s per step
-# of 32 windows here, 4 layers 0.88 s) and a 64-code overlap (a third fewer windows than half a window).
-SMALL_IGPG = {"chunk_size": 64, "downsample": 1, "vq_kernel": 1, "codebook_size": 1024, "code_dim": 64, "vq_hidden": 64,
-              "vq_logits": "distance", "vq_hard": True, "vq_restart": 50, "vq_steps": 1500, "vq_batch": 64, "vq_lr": 2e-3,
-              "context": 256, "overlap": 64, "n_embd": 128, "n_layer": 2, "n_head": 4, "image_size": 224,
-              "vq_refine": 1000, "prior_target": 0.999, "prior_stop": "greedy", "prior_passes": 400, "temperature": 0.0,
-              "bn_recalibrate": 4}
-PAPER_IGPG = {**SMALL_IGPG, "n_embd": 512, "n_layer": 8, "n_head": 8, "prior_passes": 1000}
-# every ablation row (the preset's setting first) is a full IGPG trained to the same criterion on the sub-collection,
-# with `igpg` overrides for all rows (a shorter VQ-VAE stage, a lower pass cap) so that four rows fit CPU minutes
-# (8 values per code and more collapse to chance already in benchmarks/igpg_reconstruction.py, so 4 is the coarser row)
-SMALL_IGPG_ABLATION = {"archs": ["cnn_s", "resnet_1"], "datasets": ["mnist5k"], "steps": 300,
-                       "igpg": {"vq_steps": 300, "prior_passes": 200},
-                       "variants": [{"downsample": 4, "vq_kernel": 3}, {"codebook_size": 256}, {"use_arch": False}]}
-
-# notebook 07: (net, dataset) pairs of Table 1 (the first is the ablation's and Fig. 3's), Fig. 2's alphas, Fig. 3's
-# data fractions and smaller CNN, the stage-2 accuracy logging period
-_TEXT_NET = {"net_kwargs": {"embedding": "minilm", "embed_dim": 384, "hidden": 64}}
-NEUROGEN_EXPERIMENTS = {"pairs": [{"net": "neurogen_cnn", "dataset": "mnist5k"}, {"net": "lenet5", "dataset": "mnist5k"},
-                                  {"net": "neurogen_cnn", "dataset": "digits28"}, {"net": "lenet5", "dataset": "digits28"},
-                                  *({"net": n, "dataset": d, "zoo": _TEXT_NET} for d in ("rotten_tomatoes", "bbc_news")
-                                    for n in ("text_mlp", "text_rnn"))],
-                        "alphas": [0.05, 0.2, 1.0], "fractions": [1.0, 0.1, 0.01], "small_channels": [16, 32],
-                        "eval_every": 50,
-                        # the reference ("classical") zoos: 5 independent runs of 10 epochs (CPU minutes per pair)
-                        "zoo": {"n_checkpoints": 5, "epochs": 10}}
-SMOKE_NEUROGEN = {"stage1_steps": 10, "context_samples": 4, "task_batch": 32, "pool": 32, "image_size": 32,
-                  "proj_hidden": 32, "lora_r": 2}
-
 PRESETS: dict[str, Preset] = {
-    "smoke": Preset(name="smoke", purpose="a CI setting: every notebook in seconds; its generators train for a few "
-                    "steps and write near-chance nets. For real nets use the small preset.",
+    "smoke": Preset(name="smoke", scale="smoke", purpose="a CI setting: every notebook in seconds; its generators train "
+                    "for a few steps and write near-chance nets. For real nets use the small preset.",
                     dataset_kwargs={"max_train": 500, "max_test": 200}, zoo_nets=("cnn_s", "mlp"),
                     epochs=2, n_checkpoints=5, n_seeds=3, many_seeds=6, seed_counts=(3, 6),
-                    new_networks={"zoos": ["many_seeds"], "variants": ["rpg", "flow", "flow (raw weights)"]}, n_tasks=24, n_unseen=4, head_epochs=2, n_eval=4,
-                    rpg=SMOKE_RPG, rpg_token_size=32, rpg_max_tokens=64, rpg_diffusion_values=64 * 32, rpg_steps=20,
-                    pdiff={"enc_channels": [4, 8], "channels": [8, 16, 8], "ae_steps": 20}, pdiff_steps=20, pdiff_batch=4,
-                    audit_n=6, audit_memory=False, leaderboard_zoos=(("last_epoch", "cnn_s"), ("seeds", "cnn_s")), ablation_steps=10, task_steps=20, task_batch=8, sampler_steps=(5, 60),
-                    net_kwargs={"mlp": {"hidden": [8]}}, collection=SMOKE_COLLECTION, igpg=SMOKE_IGPG, igpg_steps=20,
-                    igpg_batch=8, igpg_ablation=SMOKE_IGPG_ABLATION, lora=SMOKE_LORA, neurogen=SMOKE_NEUROGEN, neurogen_steps=10,
-                    neurogen_experiments={"pairs": [{"net": "neurogen_cnn", "dataset": "mnist5k"},
-                                                    {"net": "text_mlp", "dataset": "rotten_tomatoes",
-                                                     "zoo": {"net_kwargs": {"embedding": "minilm", "embed_dim": 384,
-                                                                            "hidden": 4}}}],
-                                          "alphas": [0.2], "fractions": [0.1], "small_channels": [16, 32],
-                                          "eval_every": 5, "zoo": {}}),
-    # MLP 784-256-10: 203,530 params. p-diff: 6 stride-2 stages and a narrower latent U-Net keep its 204k-param run
-    # within CPU minutes; its memory still grows with the flat length, which is what Figs. 7-8 compare.
-    # RPG: U-Net [1,16,32,64,32,16,1] (paper: [1,32,64,128,64,32,1]) so that 800 steps fit the 204k-param MLP in CPU
-    # minutes -- measured on the MLP zoo: 400 steps of the paper's U-Net reach 91.4 % (originals 94.3), 800 steps of
-    # this one 94.4 (and generate 3x faster).
-    "small": Preset(name="small", purpose="CPU minutes on real offline data (mnist5k): generators trained to the "
-                    "reports' settings, trained once and cached.",
-                    net_kwargs={"mlp": {"hidden": [256]}}, rpg={"channels": [16, 32, 64, 32, 16]},
-                    rpg_steps=800,
-                    pdiff={"enc_channels": [8, 16, 32, 64, 64, 64], "channels": [16, 32, 64, 32, 16], "ae_steps": 600},
-                    # measured (reports/03): 1.8 s per p-diff step on the 204k-param MLP, ~35 min for its 2 x 600 steps, so p-diff stops at LeNet-5
-                    pdiff_steps=600, pdiff_batch=16, pdiff_max_params=60_000, collection=SMALL_COLLECTION,
-                    igpg=SMALL_IGPG, igpg_steps=2000, igpg_batch=32, igpg_n=5, igpg_ablation=SMALL_IGPG_ABLATION),
+                    new_networks={"zoos": ["many_seeds"], "variants": ["rpg", "flow", "flow (raw weights)"]}, n_tasks=24,
+                    n_unseen=4, head_epochs=2, n_eval=4, audit_n=6, audit_memory=False,
+                    leaderboard_zoos=(("last_epoch", "cnn_s"), ("seeds", "cnn_s")), ablation_steps=10, task_steps=20,
+                    task_batch=8, sampler_steps=(5, 60), net_kwargs={"mlp": {"hidden": [8]}},
+                    collection=SMOKE_COLLECTION, lora=SMOKE_LORA),
+    # MLP 784-256-10: 203,530 params (each method's sizes for it: its module's `sizes["small"]`)
+    "small": Preset(name="small", scale="small", purpose="CPU minutes on real offline data (mnist5k): generators "
+                    "trained to the reports' settings, trained once and cached.",
+                    net_kwargs={"mlp": {"hidden": [256]}}, collection=SMALL_COLLECTION),
     # CIFAR-10 binary release under $WORKBENCH_DATA/cifar10; RPG's CNN-s/CNN-m protocol (SGD 1e-2, 50 epochs, 50 ckpts).
-    "paper": Preset(name="paper", purpose="the papers' settings (CIFAR-10 on disk, GPU hours).", dataset="cifar10",
-                    zoo_nets=("cnn_s", "cnn_m", "resnet"), epochs=50,
-                    n_checkpoints=50, n_seeds=10, head_epochs=20,
-                    # RPG's small-net settings: token 256, d_model 256, 30k steps, lr 1e-4, batch 8, ε-prediction
-                    rpg={"prediction": "eps"}, rpg_steps=30_000, rpg_lr=1e-4, pdiff_steps=8000, ablation_steps=30_000,
-                    collection=PAPER_COLLECTION, igpg=PAPER_IGPG, igpg_steps=200_000),
+    "paper": Preset(name="paper", scale="paper", purpose="the papers' settings (CIFAR-10 on disk, GPU hours).",
+                    dataset="cifar10", zoo_nets=("cnn_s", "cnn_m", "resnet"), epochs=50,
+                    n_checkpoints=50, n_seeds=10, head_epochs=20, ablation_steps=30_000, collection=PAPER_COLLECTION),
 }
 
 

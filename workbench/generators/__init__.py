@@ -41,6 +41,22 @@ class Generator(nn.Module):
     trains_on = "zoo"   # "collection": the method trains on many (architecture, dataset) zoos; given one zoo, the
                         # road (experiments.training_target) hands it that zoo as a one-pair Collection.of_zoo
 
+    # The method's sizes at each scale a preset names (minGPT's gpt-nano, timm's test_* models), beside its model:
+    # {"smoke" | "small" | "paper": {"config": Config overrides, "steps", "batch_size", "lr", + the method's own}}.
+    sizes: dict = {}
+
+    @classmethod
+    def sizes_for(cls, preset) -> dict:
+        """This method's sizes at the preset's scale, with the preset's own overrides for it (`preset.methods`)."""
+        if not cls.sizes:
+            return dict(preset.methods.get(cls.name, {}))
+        scale = preset.scale
+        if scale not in cls.sizes:
+            raise KeyError(f"{cls.__name__} has no sizes for scale {scale!r} (preset {preset.name!r}); it has "
+                           f"{', '.join(cls.sizes)}: set the preset's scale to one of them")
+        base, mine = cls.sizes[scale], preset.methods.get(cls.name, {})
+        return {**base, **mine, "config": {**base.get("config", {}), **mine.get("config", {})}}
+
     @classmethod
     def from_preset(cls, zoo, preset, *, seed: int = 0, **overrides) -> "Generator":
         """Build for `zoo` with the preset's settings (+ config overrides); initial weights drawn from `seed`."""
@@ -48,8 +64,13 @@ class Generator(nn.Module):
 
     @classmethod
     def preset_training(cls, preset) -> dict:
-        """{"steps": ..., "batch_size": ...} this method trains with under `preset`."""
-        raise NotImplementedError(f"{cls.__name__} does not say how long it trains under a preset (preset_training)")
+        """{"steps", "batch_size", "lr"} this method trains with under `preset` (from its sizes)."""
+        s = cls.sizes_for(preset)
+        missing = [k for k in ("steps", "batch_size", "lr") if k not in s]
+        if missing:
+            raise NotImplementedError(f"{cls.__name__} does not say how it trains under a preset: its sizes lack "
+                                      f"{', '.join(missing)}")
+        return {"steps": s["steps"], "batch_size": s["batch_size"], "lr": s["lr"]}
 
     @classmethod
     def applies_to(cls, zoo, preset) -> str | None:

@@ -79,10 +79,6 @@ SIZES = {"smoke": {"config": {"hidden": 32, "depth": 1, "d_time": 16, "channels"
                    "max_params": 10_000_000}}
 
 
-def _sizes(preset) -> dict:
-    return SIZES.get(preset.name, SIZES["small"])
-
-
 class ResidualMLP(nn.Module):
     """v(x, t, cond) over flat vectors [B, D]: in-projection + time (+ condition), residual blocks, out-projection."""
 
@@ -118,6 +114,7 @@ class UNetVelocity(nn.Module):
 
 class Flow(Generator):
     name = "flow"
+    sizes = SIZES
 
     def __init__(self, config: FlowConfig, tokenizer: Tokenizer, target: dict):
         super().__init__(config, tokenizer, target)
@@ -141,19 +138,14 @@ class Flow(Generator):
 
     @classmethod
     def from_preset(cls, zoo, preset, *, seed: int = 0, **overrides) -> "Flow":
-        return cls.from_zoo(zoo, FlowConfig.from_dict({**_sizes(preset)["config"], **overrides}), seed=seed)
-
-    @classmethod
-    def preset_training(cls, preset) -> dict:
-        s = _sizes(preset)
-        return {"steps": s["steps"], "batch_size": s["batch_size"], "lr": s["lr"]}
+        return cls.from_zoo(zoo, FlowConfig.from_dict({**cls.sizes_for(preset)["config"], **overrides}), seed=seed)
 
     @classmethod
     def applies_to(cls, zoo, preset) -> str | None:
-        cap = _sizes(preset)["max_params"]
+        cap = cls.sizes_for(preset)["max_params"]
         if zoo.num_params > cap:
             return (f"{zoo.num_params:,} parameters > {cap:,}: the flow's network over the flat vector does not fit "
-                    f"this preset's time (flow.SIZES)")
+                    f"this preset's time (Flow.sizes)")
         if why := supported(zoo.net, zoo.net_kwargs):
             return why + " (the flow aligns its zoo first)"
         return None

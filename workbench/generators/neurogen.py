@@ -206,9 +206,29 @@ class NeuroGen(Generator):
         gen._enc = [enc]
         return gen
 
+    # steps: stage 2's (stage 1's are config["stage1_steps"]); experiments: notebook 07's (net, dataset) pairs of
+    # Table 1 (the first is the ablation's and Fig. 3's), Fig. 2's alphas, Fig. 3's data fractions and smaller CNN, the
+    # stage-2 accuracy logging period, and the reference ("classical") zoos: 5 runs of 10 epochs (CPU minutes a pair)
+    sizes = {"smoke": {"config": {"stage1_steps": 10, "context_samples": 4, "task_batch": 32, "pool": 32,
+                                  "image_size": 32, "proj_hidden": 32, "lora_r": 2}, "steps": 10, "batch_size": 1,
+                       "lr": 1e-3, "experiments": {
+                           "pairs": [{"net": "neurogen_cnn", "dataset": "mnist5k"},
+                                     {"net": "text_mlp", "dataset": "rotten_tomatoes",
+                                      "zoo": {"net_kwargs": {"embedding": "minilm", "embed_dim": 384, "hidden": 4}}}],
+                           "alphas": [0.2], "fractions": [0.1], "small_channels": [16, 32], "eval_every": 5, "zoo": {}}},
+             "small": {"config": {}, "steps": 600, "batch_size": 1, "lr": 1e-3, "experiments": {
+                 "pairs": [{"net": "neurogen_cnn", "dataset": "mnist5k"}, {"net": "lenet5", "dataset": "mnist5k"},
+                           {"net": "neurogen_cnn", "dataset": "digits28"}, {"net": "lenet5", "dataset": "digits28"},
+                           *({"net": n, "dataset": d, "zoo": {"net_kwargs": {"embedding": "minilm", "embed_dim": 384,
+                                                                              "hidden": 64}}}
+                             for d in ("rotten_tomatoes", "bbc_news") for n in ("text_mlp", "text_rnn"))],
+                 "alphas": [0.05, 0.2, 1.0], "fractions": [1.0, 0.1, 0.01], "small_channels": [16, 32],
+                 "eval_every": 50, "zoo": {"n_checkpoints": 5, "epochs": 10}}}}
+    sizes["paper"] = {**sizes["small"], "lr": 1e-4}
+
     @classmethod
     def from_preset(cls, zoo, preset, *, seed: int = 0, **overrides) -> "NeuroGen":
-        return cls.from_zoo(zoo, NeuroGenConfig.from_dict({**preset.neurogen, **overrides}), seed=seed)
+        return cls.from_zoo(zoo, NeuroGenConfig.from_dict({**cls.sizes_for(preset)["config"], **overrides}), seed=seed)
 
     @classmethod
     def applies_to(cls, zoo, preset) -> str | None:
@@ -218,9 +238,6 @@ class NeuroGen(Generator):
         return None if kind in ("image", "text") else (f"its data samples enter the prompt through an image or text "
                                                          f"encoder; this zoo's data is {kind}")
 
-    @classmethod
-    def preset_training(cls, preset) -> dict:
-        return {"steps": preset.neurogen_steps, "batch_size": 1}
 
     def with_steps(self, steps: int) -> "NeuroGen":
         return self.__class__(self.config.replace(stage1_steps=steps if self.config.stage1_steps else 0), None, self.target)

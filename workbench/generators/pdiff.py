@@ -77,20 +77,27 @@ class PDiff(Generator):
             tok = Tokenizer.fit(zoo, "flat", -(-zoo.num_params // mult) * mult)   # one token: the whole padded net
             return cls(config, tok, cls.describe_target(zoo))
 
+    # max_params: larger zoos are not run at that scale (reported, like the paper's OOM)
+    sizes = {"smoke": {"config": {"enc_channels": (4, 8), "channels": (8, 16, 8), "ae_steps": 20}, "steps": 20,
+                       "batch_size": 4, "lr": 1e-3, "max_params": 10_000_000},
+             # 6 stride-2 stages and a narrower latent U-Net keep the 204k-param MLP's run within CPU minutes (its memory
+             # still grows with the flat length, which is what RPG's Figs. 7-8 compare); measured (reports/03): 1.8 s per
+             # step on that MLP, ~35 min for its 2 x 600 steps, so p-diff stops at LeNet-5
+             "small": {"config": {"enc_channels": (8, 16, 32, 64, 64, 64), "channels": (16, 32, 64, 32, 16),
+                                  "ae_steps": 600}, "steps": 600, "batch_size": 16, "lr": 1e-3, "max_params": 60_000},
+             "paper": {"config": {}, "steps": 8000, "batch_size": 50, "lr": 1e-4, "max_params": 10_000_000}}
+
     @classmethod
     def from_preset(cls, zoo, preset, *, seed: int = 0, **overrides) -> "PDiff":
-        return cls.from_zoo(zoo, preset.pdiff_config(**overrides), seed=seed)
+        return cls.from_zoo(zoo, PDiffConfig.from_dict({**cls.sizes_for(preset)["config"], **overrides}), seed=seed)
 
     @classmethod
     def applies_to(cls, zoo, preset) -> str | None:
-        if zoo.num_params > preset.pdiff_max_params:
-            return (f"{zoo.num_params:,} parameters > preset.pdiff_max_params ({preset.pdiff_max_params:,}): its "
-                    f"autoencoder over the flat vector does not fit this preset's time (RPG Figs. 7-8)")
+        cap = cls.sizes_for(preset)["max_params"]
+        if zoo.num_params > cap:
+            return (f"{zoo.num_params:,} parameters > {cap:,} (p-diff's max_params at this scale): its autoencoder "
+                    f"over the flat vector does not fit this preset's time (RPG Figs. 7-8)")
         return None
-
-    @classmethod
-    def preset_training(cls, preset) -> dict:
-        return {"steps": preset.pdiff_steps, "batch_size": preset.pdiff_batch}
 
     stages = 2    # autoencoder, then latent diffusion
 

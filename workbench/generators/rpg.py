@@ -206,13 +206,34 @@ class RPG(Generator):
         model.fixed_values.copy_(tokens[0])
         return model
 
-    @classmethod
-    def from_preset(cls, zoo, preset, *, seed: int = 0, **overrides) -> "RPG":
-        return cls.from_zoo(zoo, preset.rpg_config(zoo, **overrides), seed=seed)
+    # Token size doubles from `token_size` until a net has <= `max_tokens` tokens, and each step denoises
+    # `diffusion_values` values (= diffusion_batch x token_size), as the paper grows tokens with nets.
+    sizes = {"smoke": {"config": {"d_model": 32, "n_layers": 1, "d_state": 8, "channels": (8, 16, 32, 16, 8)},
+                       "token_size": 32, "max_tokens": 64, "diffusion_values": 64 * 32, "steps": 20, "batch_size": 8,
+                       "lr": 1e-3},
+             # U-Net [1,16,32,64,32,16,1] (paper: [1,32,64,128,64,32,1]) so that 800 steps fit the 204k-param MLP in
+             # CPU minutes -- measured on the MLP zoo: 400 steps of the paper's U-Net reach 91.4 % (originals 94.3),
+             # 800 steps of this one 94.4 (and generate 3x faster)
+             "small": {"config": {"channels": (16, 32, 64, 32, 16)}, "token_size": 256, "max_tokens": 256,
+                       "diffusion_values": 128 * 256, "steps": 800, "batch_size": 8, "lr": 1e-3},
+             # RPG's small-net settings: token 256, d_model 256, 30k steps, lr 1e-4, batch 8, eps-prediction
+             "paper": {"config": {"prediction": "eps"}, "token_size": 256, "max_tokens": 256,
+                       "diffusion_values": 128 * 256, "steps": 30_000, "batch_size": 8, "lr": 1e-4}}
 
     @classmethod
-    def preset_training(cls, preset) -> dict:
-        return {"steps": preset.rpg_steps, "batch_size": preset.rpg_batch}
+    def preset_config(cls, zoo, preset, **overrides) -> RPGConfig:
+        """The RPGConfig for `zoo` under `preset`: token size grown for big nets (see `sizes`), the sizes' config
+        overrides, then yours."""
+        s = cls.sizes_for(preset)
+        ts = s["token_size"]
+        while -(-zoo.num_params // ts) > s["max_tokens"]:
+            ts *= 2
+        kw = {"token_size": ts, "diffusion_batch": max(1, s["diffusion_values"] // ts), **s["config"], **overrides}
+        return RPGConfig.from_dict(kw)      # from_dict: JSON lists (preset dicts round-trip as JSON) become tuples
+
+    @classmethod
+    def from_preset(cls, zoo, preset, *, seed: int = 0, **overrides) -> "RPG":
+        return cls.from_zoo(zoo, cls.preset_config(zoo, preset, **overrides), seed=seed)
 
     # ---- model --------------------------------------------------------------------------------------------
     def prototypes(self, states: torch.Tensor | None = None, codes: torch.Tensor | None = None, n: int | None = None):

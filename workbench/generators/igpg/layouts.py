@@ -70,3 +70,22 @@ def collection_layouts(col, config) -> tuple[dict, dict, dict, dict]:
             norm = _transfer_stats(Layout.from_json(entry["keys"]), known)
             entry["stats"] = torch.stack([norm.mean, norm.std, norm.var_mean], 1).tolist()
     return layouts, pair_layout, train_seeds, train_rows
+
+
+def recalibrated(info: dict, flat: torch.Tensor, images, batches: int) -> torch.Tensor:
+    """Decoded nets [N, D] of a layout (`info`: net, net_kwargs, keys) with their BatchNorm running statistics
+    re-estimated from `batches` batches of images() (nets without BatchNorm come back unchanged, images unread)."""
+    from ...nets import create_net, has_batchnorm, recalibrate_batchnorm
+
+    net = create_net(info["net"], **info["net_kwargs"])
+    if not has_batchnorm(net):
+        return flat
+    layout = Layout.from_json(info["keys"])
+    ints = {k: v for k, v in net.state_dict().items() if not v.is_floating_point()}
+    X = images()
+    out = []
+    for row in range(len(flat)):
+        net.load_state_dict({k: v[0] for k, v in layout.unflatten(flat[row:row + 1], ints).items()})
+        recalibrate_batchnorm(net, X, batches=batches, seed=row)
+        out.append(layout.flatten({k: v[None] for k, v in net.state_dict().items()})[0])
+    return torch.stack(out)

@@ -37,8 +37,9 @@ from ...layout import Layout, Normalizer
 from ...tokenizers import Tokenizer, TokenizerConfig
 from ...train import TrainConfig, fit, sampler
 from .. import GENERATORS, Generator, seeded
-from .layouts import collection_layouts, pair_rows
+from .layouts import collection_layouts, pair_rows, recalibrated
 from .prior import CodePrior, PriorConfig
+from .sizes import SIZES
 from .vqvae import ChunkVQVAE, VQConfig
 
 
@@ -117,6 +118,7 @@ class IGPG(Generator):
     name = "igpg"
     stages = 2    # VQ-VAE, then prior
     trains_on = "collection"   # one zoo comes as its one-pair collection (experiments.training_target)
+    sizes = SIZES              # sizes.py: config, prior training, and the IGPG notebooks' settings per scale
 
     def __init__(self, config: IGPGConfig, tokenizer, target: dict):
         super().__init__(config, None, target)
@@ -154,8 +156,8 @@ class IGPG(Generator):
 
     @classmethod
     def from_preset(cls, col, preset, *, seed: int = 0, **overrides) -> "IGPG":
-        """Built for a collection (preset.load_collection()) with the preset's `igpg` settings, or for one zoo (the
-        leaderboard's) as a one-pair collection with `igpg` + `igpg_zoo` settings (every checkpoint seen, as for every
+        """Built for a collection (preset.load_collection()) with the sizes' config, or for one zoo (the leaderboard's)
+        as a one-pair collection with the config + the sizes' `zoo` settings (every checkpoint seen, as for every
         other method)."""
         col = _collection(col)
         if col.single_zoo is not None:
@@ -163,7 +165,7 @@ class IGPG(Generator):
             if why:
                 raise ValueError(f"IGPG cannot train on zoo {col.label}: {why}")
             overrides = {**_zoo_settings(preset), **overrides}
-        return cls.from_collection(col, IGPGConfig.from_dict({**preset.igpg, **overrides}), seed=seed)
+        return cls.from_collection(col, IGPGConfig.from_dict({**cls.sizes_for(preset)["config"], **overrides}), seed=seed)
 
     @classmethod
     def applies_to(cls, zoo, preset) -> str | None:
@@ -178,17 +180,13 @@ class IGPG(Generator):
         if zoo.manifest.get("dataset_file") or zoo.manifest["dataset"] not in DATASETS:
             return (f"its dataset {zoo.manifest['dataset']!r} is not a registered one, and IGPG embeds datasets by "
                     "name; register a loader with workbench.data.DATASETS")
-        cap = preset.igpg_zoo.get("max_params", 0)
+        cap = cls.sizes_for(preset)["zoo"].get("max_params", 0)
         if cap and zoo.num_params > cap:
             return (f"{zoo.num_params:,} parameters: one code per value makes the prior's sequence as long as the net; "
-                    f"the {preset.name} preset's IGPG takes single zoos up to {cap:,} (igpg_zoo['max_params'])")
+                    f"the {preset.name} preset's IGPG takes single zoos up to {cap:,} (its sizes' zoo['max_params'])")
         return None
 
     dial = ("temperature", (0.0, 0.3, 0.5, 0.7, 1.0))
-
-    @classmethod
-    def preset_training(cls, preset) -> dict:
-        return {"steps": preset.igpg_steps, "batch_size": preset.igpg_batch}
 
     def with_steps(self, steps: int) -> "IGPG":
         # the decoder refinement is left out of a cost measurement: it is a fraction of stage 1's cost per step
@@ -358,28 +356,18 @@ class IGPG(Generator):
         tok = self.tokenizer_of(arch, dataset)
         chunks = self.vq.decode(codes.reshape(-1, self.vq.config.codes_per_chunk)).reshape(len(codes), tok.num_tokens, -1)
         flat = tok.decode(chunks)
-        return self._recalibrated(arch, dataset, flat) if self.config.bn_recalibrate else flat
+        if not self.config.bn_recalibrate:
+            return flat
 
-    def _recalibrated(self, arch: str, dataset: str, flat: torch.Tensor) -> torch.Tensor:
-        from ...data import load_dataset
-        from ...nets import create_net, has_batchnorm, recalibrate_batchnorm
+        def images():                                                    # unlabelled training images, loaded once
+            if dataset not in self._images:
+                from ...data import load_dataset
+
+                self._images[dataset] = load_dataset(dataset, **self.target.get("dataset_kwargs", {})).X_train
+            return self._images[dataset]
 
         info = self.target["layouts"][self.target["pair_layout"][f"{arch}|{dataset}"]]
-        net = create_net(info["net"], **info["net_kwargs"])
-        if not has_batchnorm(net):
-            return flat
-        layout = Layout.from_json(info["keys"])
-        ints = {k: v for k, v in net.state_dict().items() if not v.is_floating_point()}
-        if dataset not in self._images:                                  # unlabelled training images, loaded once
-            self._images[dataset] = load_dataset(dataset, **self.target.get("dataset_kwargs", {})).X_train
-        X = self._images[dataset]
-        out = []
-        for row in range(len(flat)):
-            sd = {k: v[0] for k, v in layout.unflatten(flat[row:row + 1], ints).items()}
-            net.load_state_dict(sd)
-            recalibrate_batchnorm(net, X, batches=self.config.bn_recalibrate, seed=row)
-            out.append(layout.flatten({k: v[None] for k, v in net.state_dict().items()})[0])
-        return torch.stack(out)
+        return recalibrated(info, flat, images, self.config.bn_recalibrate)
 
     def reconstruct(self, arch: str, dataset: str, flat: torch.Tensor) -> torch.Tensor:
         """VQ-VAE round trip of real parameters (the reconstruction-fidelity measurement)."""
@@ -452,8 +440,8 @@ def _collection(col):
 
 
 def _zoo_settings(preset) -> dict:
-    """The preset's IGPGConfig overrides for a single zoo (igpg_zoo without its size cap)."""
-    return {k: v for k, v in preset.igpg_zoo.items() if k != "max_params"}
+    """The preset's IGPGConfig overrides for a single zoo (the sizes' `zoo` without its size cap)."""
+    return {k: v for k, v in IGPG.sizes_for(preset)["zoo"].items() if k != "max_params"}
 
 
 GENERATORS.register("igpg", IGPGConfig, help="IGPG: Gumbel VQ-VAE weight codes + GPT-2 prior over many architectures")(IGPG)
