@@ -19,7 +19,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         rpg.fit(zoo, p.train_config("rpg"), batch_size=p.sizes("rpg")["batch_size"], out=tmp, progress=False)
-        print(f"train RPG on the 50-checkpoint CNN-s zoo, {p.sizes("rpg")["steps"]} steps: {time.perf_counter() - t0:.1f} s "
+        print(f"train RPG on the 50-checkpoint CNN-s zoo, {p.sizes('rpg')['steps']} steps: {time.perf_counter() - t0:.1f} s "
               f"(target <= 300 s)", flush=True)
     rpg.generate(1, seed=0)  # warm-up
     times = []

@@ -38,7 +38,9 @@ class Preset(Config):
     audit_n: int = 100           # models per set in the memorisation audit (leaderboard, bench)
     audit_sigmas: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)   # the audit's noise sweep (normalised units)
     audit_memory: bool = True    # leaderboard: peak memory of generating one net, measured in a fresh process per method
-    leaderboard_zoos: tuple = (("last_epoch", "cnn_s"), ("seeds", "cnn_s"), ("last_epoch", "lenet5"))  # + the task zoo
+    # (recipe, net) per zoo, + the task zoo; "many_seeds": the seeds recipe with many_seeds checkpoints (notebook 10's)
+    leaderboard_zoos: tuple = (("last_epoch", "cnn_s"), ("seeds", "cnn_s"), ("many_seeds", "cnn_s"),
+                               ("last_epoch", "lenet5"))
     exchange_fraction: float = 0.1
     device: str = "auto"
     net_kwargs: dict = field(default_factory=dict)   # per-net overrides, e.g. {"mlp": {"hidden": [256]}}
