@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from workbench import evaluate, experiments, presets
-from workbench.generators import load
+from workbench.generators import baselines, load
 
 
 @pytest.fixture(scope="module")
@@ -83,14 +83,14 @@ def test_transplant_copies_the_keys_a_net_shares_and_initialises_the_rest():
     shallow = create_net("resnet", blocks=(1, 1), width=4, image_size=8)
     src = Zoo.from_state_dicts([deep.state_dict()], net="resnet", net_kwargs={"blocks": (2, 1), "width": 4, "image_size": 8})
     dst = Zoo.from_state_dicts([shallow.state_dict()], net="resnet", net_kwargs={"blocks": (1, 1), "width": 4, "image_size": 8})
-    flat, share = experiments.transplant(src, src.flat[0], dst, seed=0)
+    flat, share = baselines.transplant(src, src.flat[0], dst, seed=0)
     got = {k: v[0] for k, v in dst.unflatten(flat).items()}
     shared = [k for k in dst.layout.float_keys if k.name in deep.state_dict() and deep.state_dict()[k.name].shape == k.shape]
     assert shared and all(torch.equal(got[k.name], deep.state_dict()[k.name]) for k in shared)
     assert share == sum(k.numel for k in shared) / dst.num_params
     mlp = Zoo.from_state_dicts([create_net("mlp", hidden=[8]).state_dict()], net="mlp", net_kwargs={"hidden": [8]})
-    flat, share = experiments.transplant(mlp, mlp.flat[0], dst, seed=0)   # nothing shared: a fresh init
-    assert share == 0 and torch.equal(flat, experiments.random_init(dst, 1, seed=0))
+    flat, share = baselines.transplant(mlp, mlp.flat[0], dst, seed=0)   # nothing shared: a fresh init
+    assert share == 0 and torch.equal(flat, baselines.random_init(dst, 1, seed=0))
 
 
 def test_igpg_says_how_its_prior_training_ended_and_reports_its_health(trained):

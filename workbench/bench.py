@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from . import evaluate, experiments, plots
+from . import cost, evaluate, experiments, plots
 from .audit import ACCURACY_FLOOR, audit, classify, farther_test, key_scale, verdict_line  # noqa: F401  (bench.classify, bench.verdict_line)
 from .generators import available_generators
 from .generators import method as method_class
@@ -35,16 +35,16 @@ def run_method(name: str, zoo, preset, *, n: int, seed: int = 0, memory: bool = 
         return None, {"note": why}
     gen, info = experiments.trained(name, zoo, preset, seed=seed, progress=progress, **overrides)
     gen.eval()
-    flat, seconds = experiments.generate_timed(gen, n, seed=seed)
+    flat, seconds = cost.generate_timed(gen, n, seed=seed)
     out = {"train_s": info.get("train_seconds", info["seconds"]), "generate_s": seconds / n, "peak_mb": None,
            "note": "generator reloaded from its cache (train_s from the run that trained it)" if info["cached"] else ""}
-    if memory:   # a fresh process: the peak RSS of generating one net, loading excluded (experiments.measure)
-        out["peak_mb"] = experiments.sample_cost(info["path"], n=1, seed=seed)["extra_mb"]
+    if memory:   # a fresh process: the peak RSS of generating one net, loading excluded (cost.measure)
+        out["peak_mb"] = cost.sample_cost(info["path"], n=1, seed=seed)["extra_mb"]
     if gen.dial is not None:      # the method's novelty dial: one more set per value, scored like any set
         knob, values = gen.dial
         out["dial"] = {}
         for v in values:
-            dial_flat, dial_seconds = experiments.generate_timed(gen, n, seed=seed, **{knob: v})
+            dial_flat, dial_seconds = cost.generate_timed(gen, n, seed=seed, **{knob: v})
             out["dial"][dial_label(name, knob, v)] = (dial_flat, {
                 "train_s": out["train_s"], "generate_s": dial_seconds / n,
                 "note": f"{name} sampled at {knob} {v:g} (its novelty dial; the {name} row: the preset's setting)"})
@@ -137,7 +137,7 @@ def task_leaderboard(task_zoo, preset, *, seed: int = 0, n: int | None = None, l
         near = (codes[seen_idx] != codes[i]).sum(1).argmin()
         sets = {"original": task_zoo.flat[i: i + 1], "nearest seen task (retrieval)": seen[near: near + 1]}
         for name, (gen, _, cond, _) in gens.items():
-            sets[name], sec = experiments.generate_timed(gen, n_per, seed=seed * 100_003 + i, codes=cond[i])
+            sets[name], sec = cost.generate_timed(gen, n_per, seed=seed * 100_003 + i, codes=cond[i])
             gen_seconds[name] += sec
         for name, params in sets.items():
             wrong = evaluate.wrong_masks(evaluate.predict(task_zoo, params, X), labels)

@@ -5,6 +5,8 @@ All work on flat [N, D] parameters in a zoo's layout and return [n, D]:
   average   means of `k` random checkpoints (Zeng et al.: k = 16; a copy of the mean must not pass as a novel model)
   gaussian  a per-coordinate Gaussian fitted to the zoo
   random_init  freshly initialised nets of the zoo's architecture
+  transplant     a net's keys copied into another architecture where name and shape match, the rest fresh
+  nearest_start  the best seen checkpoint a held-out (architecture, dataset) pair can start from (IGPG's baseline)
 plus RPG's two probes of parameter structure: parameter exchange (Fig. 2) and noise sensitivity (Table 16).
 """
 from __future__ import annotations
@@ -71,3 +73,48 @@ def random_init(zoo, n: int, *, seed: int = 0) -> torch.Tensor:
             net = zoo.build_net()
         rows.append(zoo.layout.flatten({k: v[None] for k, v in net.state_dict().items()}))
     return torch.cat(rows)
+
+
+def transplant(src_zoo, src_flat: torch.Tensor, dst_zoo, *, seed: int = 0) -> tuple[torch.Tensor, float]:
+    """Parameters for `dst_zoo`'s net taken from `src_flat` [D_src] where a key has the same name and shape (e.g. the
+    blocks a shallower ResNet shares with a deeper one), the rest freshly initialised from `seed`.
+    Returns ([1, D_dst], the fraction of dst values that came from the source)."""
+    src = {k: v[0] for k, v in src_zoo.unflatten(src_flat[None]).items()}
+    out = {k: v[0].clone() for k, v in dst_zoo.unflatten(random_init(dst_zoo, 1, seed=seed)).items()}
+    moved = 0
+    for k in dst_zoo.layout.float_keys:
+        if k.name in src and tuple(src[k.name].shape) == tuple(k.shape):
+            out[k.name] = src[k.name].clone()
+            moved += k.numel
+    total = sum(k.numel for k in dst_zoo.layout.float_keys)
+    return dst_zoo.layout.flatten({k: v[None] for k, v in out.items()}), moved / total
+
+
+def nearest_start(col, gen, m, *, seed: int = 0) -> tuple[torch.Tensor, str, float]:
+    """(parameters [1, D], where they came from, fraction of values taken) for held-out pair m of collection `col`:
+    the baseline a generated initialisation must beat (notebook 06). Held-out dataset: the best checkpoint of the same
+    architecture on the seen dataset whose embedding (gen's) is closest. Held-out depth (or a held-out architecture
+    on a held-out dataset): the seen architecture sharing most values (`transplant`), on this dataset if it is seen,
+    else on the seen dataset with the closest embedding."""
+    zoo = col.zoo(m)
+    seen = col.members("seen")
+    emb = dict(zip(gen.target["datasets"], gen.data_emb))
+
+    def near(s):
+        return torch.cosine_similarity(emb[s.dataset], emb[m.dataset], 0).item()
+
+    same = [s for s in seen if s.arch == m.arch and col.zoo(s).num_params == zoo.num_params]
+    if same:
+        src = max(same, key=near)
+        z = col.zoo(src)
+        return z.flat[z.accuracies.argmax()][None], f"{src.arch} on {src.dataset}", 1.0
+    home = m.dataset if any(s.dataset == m.dataset for s in seen) else max(seen, key=near).dataset
+    best = None
+    for s in seen:
+        if s.dataset != home:
+            continue
+        z = col.zoo(s)
+        flat, share = transplant(z, z.flat[z.accuracies.argmax()], zoo, seed=seed)
+        if best is None or share > best[2]:
+            best = (flat, f"{s.arch} on {s.dataset} ({share:.0%} of values)", share)
+    return best
