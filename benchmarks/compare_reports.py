@@ -92,6 +92,9 @@ def main(argv=None) -> int:
         before, after = Path(args.before), Path(args.after)
     else:
         ap.error("give two report folders, or --run REV")
+    for folder in (before, after):
+        if not list(Path(folder).glob("*.json")):
+            ap.error(f"{folder} holds no report JSONs (a reports/ folder, e.g. WORKBENCH_REPORTS of a run)")
     diffs = compare(before, after, args.tol)
     n = sum(len(json.loads(p.read_text()).get("tables", {})) for p in Path(before).glob("*.json"))
     print(f"[compare_reports] {len(list(Path(before).glob('*.json')))} reports, {n} tables compared: "
