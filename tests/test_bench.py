@@ -41,7 +41,7 @@ def test_audit_knows_a_copy_from_a_new_net(zoo, digits):
 def test_inaccurate_sets_are_never_called_more_novel_than_noise(zoo, digits):
     """Matched accuracy means matched: the sweep reaches down to the accuracy floor, and a set below the floor (random
     init; half copies, half random nets) gets the verdict "inaccurate" in the audit, the bench line and the winners."""
-    from workbench.experiments import random_init
+    from workbench.generators.baselines import random_init
 
     X, y = digits.X_test, digits.y_test
     half = torch.cat([zoo.flat[:6], random_init(zoo, 6, seed=3)])
