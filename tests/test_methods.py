@@ -87,3 +87,10 @@ def test_every_method_carries_its_sizes_for_every_scale_and_a_preset_overrides_t
     assert mine.sizes("pdiff") == smoke.sizes("pdiff") and mine.train_config("rpg").steps == 3
     with pytest.raises(KeyError, match="no sizes for scale 'huge'"):
         smoke.replace(scale="huge").sizes("rpg")
+
+
+def test_many_seeds_names_the_seeds_zoo_of_many_checkpoints_for_every_notebook():
+    smoke = presets.get("smoke")
+    assert smoke.zoo_dir("many_seeds", "cnn_s", seed=0) == smoke.zoo_dir("seeds", n_checkpoints=smoke.many_seeds, seed=0)
+    assert smoke.zoo_label("many_seeds") == f"cnn_s {smoke.many_seeds} seeds"
+    assert smoke.zoo_label("last_epoch", "lenet5") == "lenet5 last_epoch"

@@ -80,6 +80,7 @@ class Preset(Config):
         import hashlib
         import json
 
+        recipe, overrides = self._named(recipe, overrides)
         r = self.zoo_recipe(recipe, net, **overrides)
         name = r.dataset if data is None else f"{data.name}-{data.fingerprint()[:8]}"
         extra = {k: v for k, v in overrides.items() if k not in ("seed", "dataset")}   # those are in the name already
@@ -94,7 +95,19 @@ class Preset(Config):
         """
         from .recipes import collect
 
+        recipe, overrides = self._named(recipe, overrides)
         return collect(self.zoo_recipe(recipe, net, **overrides), self.zoo_dir(recipe, net, data, **overrides), data=data)
+
+    def _named(self, recipe: str, overrides: dict) -> tuple[str, dict]:
+        """"many_seeds" is the seeds recipe with many_seeds checkpoints (notebook 10's zoo, the leaderboard's)."""
+        if recipe == "many_seeds":
+            return "seeds", {"n_checkpoints": self.many_seeds, **overrides}
+        return recipe, overrides
+
+    def zoo_label(self, recipe: str = "last_epoch", net: str | None = None) -> str:
+        """How reports name the zoo of `recipe` ("cnn_s last_epoch", "cnn_s 100 seeds")."""
+        net = net or {"last_epoch": self.zoo_nets[0], "tasks": self.task_net}.get(recipe, self.seeds_net)
+        return f"{net} {self.many_seeds} seeds" if recipe == "many_seeds" else f"{net} {recipe}"
 
     def collection_spec(self, **overrides):
         """The CollectionSpec of this preset's many-(architecture, dataset) collection (+ overrides)."""

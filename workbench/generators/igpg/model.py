@@ -264,6 +264,7 @@ class IGPG(Generator):
         steps = max(1, round(c.prior_passes * n / batch_size)) if c.prior_passes else cfg.steps
         every = c.prior_check_every or max(1, round(10 * n / batch_size))
         target = c.prior_target
+        measure = "greedy_match" if c.prior_stop == "greedy" else "tf_acc"   # the history key the criterion reads
         seqs = {(m.arch, m.dataset): self.encode(m.arch, m.dataset, flat) for m, flat in self._seen(col)}
 
         def monitor(model):
@@ -275,8 +276,7 @@ class IGPG(Generator):
 
         prior_hist = fit(self, sampler(windows, batch_size, seed=cfg.seed), cfg.replace(steps=steps), out=sub("prior"),
                          progress=progress, monitor=monitor if target else None, monitor_every=every if target else 0,
-                         stop=(lambda e: e[c.prior_stop if c.prior_stop == "tf_acc" else "greedy_match"] >= target)
-                         if target else None)
+                         stop=(lambda e: e[measure] >= target) if target else None)
         last = prior_hist[-1]
         last.update({"stopped": last.get("stopped", "cap"), "passes": last["step"] * batch_size / n, "windows": n,
                      "step_cap": steps})
