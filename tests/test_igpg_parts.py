@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from workbench.generators.igpg.prior import CodePrior, PriorConfig
-from workbench.generators.igpg.vqvae import ChunkVQVAE, VQConfig, masked_recon, temperature
+from workbench.generators.igpg.vqvae import ChunkVQVAE, VQConfig, gumbel_softmax, masked_recon, temperature
 from workbench.nets import create_net
 from workbench.tokenizers import Tokenizer
 from workbench.train import TrainConfig, fit, sampler
@@ -54,6 +54,22 @@ def test_masked_loss_ignores_padding_and_temperature_anneals():
     cfg = VQConfig(anneal_steps=100)
     assert temperature(cfg, 0) == pytest.approx(1.0) and temperature(cfg, 100) == pytest.approx(1e-4)
     assert temperature(cfg, 50) == pytest.approx(0.5, abs=1e-3) and temperature(cfg, 500) == pytest.approx(1e-4)
+
+
+def test_gumbel_softmax_samples_the_softmax_and_passes_soft_gradients_straight_through():
+    logits = torch.tensor([[0.0, 1.0, 2.0]]).repeat(20000, 1)
+    torch.manual_seed(0)
+    hard = gumbel_softmax(logits, 1.0, hard=True)
+    assert torch.equal(hard.sum(-1), torch.ones(20000)) and set(hard.unique().tolist()) == {0.0, 1.0}
+    assert torch.allclose(hard.mean(0), logits[0].softmax(0), atol=0.02)   # argmax(l + Gumbel) ~ softmax(l), sd 0.0035
+    x = torch.tensor([[0.5, -0.2, 0.1]], requires_grad=True)
+    torch.manual_seed(1)
+    (gumbel_softmax(x, 0.5, hard=True) * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+    g_hard = x.grad.clone()
+    x.grad = None
+    torch.manual_seed(1)                                          # the same noise: the soft sample's gradient
+    (gumbel_softmax(x, 0.5, hard=False) * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert torch.allclose(g_hard, x.grad) and g_hard.abs().sum() > 0
 
 
 def test_vqvae_learns_to_reconstruct_chunks_and_reports_codebook_health(seed, measured):
