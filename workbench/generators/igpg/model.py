@@ -20,14 +20,14 @@ Where this differs from IGPG, and why:
   passes) rather than for a fixed budget: a net decodes to an accurate one only if almost every code is right, and a
   prior stopped early samples per-layer code histograms. The criterion is teacher-forced argmax accuracy on its
   training windows, or (`prior_stop="greedy"`) every seen pair's greedy sample matching a training sequence on that
-  share of codes: one teacher-forced miss on the greedy path derails the rest of the net (switching to another seed's
-  sequence), and the first code of a pair with several sequences can never be predicted, so a teacher-forced target
-  of 99.9 % was met (reports/05 at 9bf9e57) by a prior whose greedy samples matched 0.77-1.00 of a sequence.
+  share of codes: one teacher-forced miss on the greedy path derails the rest of the net, so a teacher-forced 99.9 %
+  was met (reports/05 at 9bf9e57) by a prior whose greedy samples matched 0.77-1.00 of a sequence.
 - Sampling defaults to temperature 0.7 (IGPG states none; T = 1 derails even a memorised prior), with top-k / top-p.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -108,8 +108,7 @@ class IGPGConfig(Config):
         return VQConfig(chunk_size=self.chunk_size, downsample=self.downsample, codebook_size=self.codebook_size,
                         code_dim=self.code_dim, hidden=self.vq_hidden, loss=self.vq_loss, kl_weight=self.kl_weight,
                         anneal_steps=self.vq_steps, hard=self.vq_hard, diversity_weight=self.diversity_weight,
-                        logits=self.vq_logits, kernel=self.vq_kernel,
-                        restart_every=self.vq_restart)
+                        logits=self.vq_logits, kernel=self.vq_kernel, restart_every=self.vq_restart)
 
     def prior(self) -> PriorConfig:
         return PriorConfig(vocab=self.codebook_size, data_dim=self.data_dim, arch_dim=self.arch_dim,
@@ -147,8 +146,7 @@ class IGPG(Generator):
         config = config.replace(data_dim=next(iter(emb["data"].values())).shape[-1], arch_dim=text_enc.dim)
         layouts, pair_layout, train_seeds, train_rows = collection_layouts(col, config)
         target = {"collection": str(col.path), "archs": list(col.archs), "datasets": list(col.datasets),
-                  "layouts": layouts, "pair_layout": pair_layout, "train_seeds": train_seeds,
-                  "train_rows": train_rows,
+                  "layouts": layouts, "pair_layout": pair_layout, "train_seeds": train_seeds, "train_rows": train_rows,
                   "splits": {f"{m.arch}|{m.dataset}": m.split for m in col.members()},
                   "embeddings": {"data": {d: v.tolist() for d, v in emb["data"].items()},
                                  "arch": {a: v.tolist() for a, v in emb["arch"].items()}},
@@ -243,12 +241,10 @@ class IGPG(Generator):
 
     def fit(self, col, cfg: TrainConfig, *, batch_size: int = 32, out=None, progress: bool = True) -> list[dict]:
         """Stage 1: VQ-VAE on every chunk of every seen checkpoint (vq_steps at vq_lr; then `vq_refine` decoder steps on
-        its argmax codes); stage 2: the prior on windows
-        of every seen checkpoint's code sequence, each with its dataset and architecture embedding, for cfg.steps or
-        `prior_passes` over the windows, stopping early once the `prior_stop` measure reaches `prior_target`. The last
-        history entry says which happened: {"stopped": "criterion" | "cap", "tf_acc", ("greedy_match"), "passes"}."""
-        from pathlib import Path
-
+        its argmax codes); stage 2: the prior on windows of every seen checkpoint's code sequence, each with its dataset
+        and architecture embedding, for cfg.steps or `prior_passes` over the windows, stopping early once the
+        `prior_stop` measure reaches `prior_target`. The last history entry says which happened:
+        {"stopped": "criterion" | "cap", "tf_acc", ("greedy_match"), "passes"}."""
         sub = (lambda s: Path(out) / s) if out is not None else (lambda s: None)
         col = _collection(col)
         chunks = self.training_chunks(col)
@@ -269,9 +265,7 @@ class IGPG(Generator):
         target = c.prior_target
         measure = "greedy_match" if c.prior_stop == "greedy" else "tf_acc"   # the history key the criterion reads
         seqs = {(m.arch, m.dataset): self.encode(m.arch, m.dataset, flat) for m, flat in self._seen(col)}
-
-        def greedy(model):
-            return min(m for m, _, _ in model.greedy_match(seqs).values())
+        greedy = lambda model: min(m for m, _, _ in model.greedy_match(seqs).values())   # noqa: E731
 
         def monitor(model):
             h = model.prior_stats(windows)
@@ -285,8 +279,8 @@ class IGPG(Generator):
         prior_hist = fit(self, sampler(windows, batch_size, seed=cfg.seed), cfg.replace(steps=steps), out=sub("prior"),
                          progress=progress, monitor=monitor if target else None, monitor_every=every if target else 0,
                          stop=(lambda e: e.get(measure, 0.0) >= target) if target else None)
-        last = prior_hist[-1]
-        if c.prior_stop == "greedy" and "greedy_match" not in last:    # the final measure is always reported
+        last = prior_hist[-1]                                           # the final measure is always reported
+        if c.prior_stop == "greedy" and "greedy_match" not in last:
             last["greedy_match"] = greedy(self)
         last.update({"stopped": last.get("stopped", "cap"), "passes": last["step"] * batch_size / n, "windows": n,
                      "step_cap": steps})
@@ -430,8 +424,7 @@ class IGPG(Generator):
                       overlap: int | None = None) -> dict:
         """{dataset: [n, D]} for `arch` on several datasets in one batched pass of the prior (one code sequence per row,
         each row with its own dataset embedding). The datasets must give `arch` the same parameter layout."""
-        lids = {self.tokenizer_of(arch, d) for d in datasets}   # also checks every name
-        if len(lids) != 1:
+        if len({self.tokenizer_of(arch, d) for d in datasets}) != 1:   # also checks every name
             raise ValueError(f"{arch!r} has different parameter layouts on {datasets} (e.g. heads of another class "
                              f"count): generate them separately")
         a = self._index("arch", arch)
