@@ -32,6 +32,18 @@ def test_seeds_recipe_keeps_several_checkpoints_per_seed(tmp_path):
     assert not torch.equal(three.flat[0], three.flat[2])
 
 
+def test_min_steps_gives_a_smaller_dataset_more_epochs_and_a_large_one_its_epochs():
+    spec = CollectionSpec(datasets=("mnist5k", "digits28"), epochs=8, batch_size=32, min_steps=1000)
+    per_epoch = {d: -(-len(load_dataset(d).y_train) // 32) for d in ("mnist5k", "digits28")}
+    assert per_epoch["digits28"] * 8 < 1000 <= per_epoch["mnist5k"] * 8          # the case the option is for
+    assert spec.recipe("cnn_s", "mnist5k").epochs == 8
+    digits = spec.recipe("cnn_s", "digits28").epochs
+    assert digits > 8 and (digits - 1) * per_epoch["digits28"] < 1000 <= digits * per_epoch["digits28"]
+    assert CollectionSpec(datasets=("digits28",), epochs=8).recipe("cnn_s", "digits28").epochs == 8   # 0: off
+    with pytest.raises(ValueError, match="min_steps"):
+        CollectionSpec(min_steps=-1)
+
+
 def test_smoke_collection_records_pairs_splits_and_descriptions():
     preset = presets.get("smoke")
     col = preset.load_collection(progress=False)

@@ -186,14 +186,14 @@ SMALL_COLLECTION = {"archs": {"cnn_s": {"net": "cnn_s"},
                               **{f"resnet_{b}": {"net": "resnet", "blocks": [b, b, b], "width": 2} for b in (1, 2)}},
                     "datasets": ["mnist5k", "digits28", "mnist5k_inverted", "mnist5k_rot90"],
                     "held_out_datasets": ["mnist5k_rot90"], "held_out_archs": ["resnet_2"],
-                    "seeds": 3, "per_seed": 1, "epochs": 8}
+                    "seeds": 3, "per_seed": 1, "epochs": 8, "min_steps": 1000}   # digits: 23 epochs, mnist5k's steps
 # paper scale (a GPU): the 32-pair collection of issue 9 -- MLPs, LeNet-5 and width-4 ResNets of 1-4 blocks
 PAPER_COLLECTION = {"archs": {"cnn_s": {"net": "cnn_s"}, "lenet5": {"net": "lenet5"},
                               "mlp_16": {"net": "mlp", "hidden": [16]}, "mlp_16x16": {"net": "mlp", "hidden": [16, 16]},
                               **{f"resnet_{b}": {"net": "resnet", "blocks": [b, b, b], "width": 4} for b in (1, 2, 3, 4)}},
                     "datasets": ["mnist5k", "digits28", "mnist5k_inverted", "mnist5k_rot90"],
                     "held_out_datasets": ["mnist5k_rot90"], "held_out_archs": ["resnet_3"],
-                    "seeds": 3, "per_seed": 2, "epochs": 8}
+                    "seeds": 3, "per_seed": 2, "epochs": 8, "min_steps": 1000}
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(name="smoke", scale="smoke", purpose="a CI setting: every notebook in seconds; its generators train "
                     "for a few steps and write near-chance nets. For real nets use the small preset.",
