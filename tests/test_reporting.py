@@ -72,6 +72,19 @@ def test_reproduce_reports_failures_by_name_and_keeps_good_reports(tmp_path, mon
         reproduce.run([], "huge")
 
 
+def test_reproduce_counts_a_collections_nested_zoos_and_generator_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_ZOOS", str(tmp_path))
+    for d in ("smoke/cnn_s-mnist5k", "smoke/collection-ab-code12/mnist5k-cnn_s", "smoke/collection-ab-code12/digits28-cnn_s"):
+        (tmp_path / d).mkdir(parents=True)
+        (tmp_path / d / "manifest.json").write_text("{}")
+    (tmp_path / "smoke/generators/rpg-1").mkdir(parents=True)
+    (tmp_path / "smoke/generators/rpg-1/info.json").write_text("{}")
+    (tmp_path / "smoke/generators/half-done").mkdir()          # no info.json: not finished, not counted
+    made = reproduce._cached("smoke")
+    assert made == {"cnn_s-mnist5k", "collection-ab-code12/mnist5k-cnn_s", "collection-ab-code12/digits28-cnn_s",
+                    "generators/rpg-1"}
+
+
 def test_cache_keys_follow_the_code(tmp_path):
     """A zoo folder's name carries a hash of the code that trains zoos: an edit there gives a new folder."""
     from workbench import io, presets

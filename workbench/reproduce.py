@@ -65,7 +65,8 @@ def _cached(preset: str) -> set[str]:
     root = io.zoos_dir() / preset
     if not root.is_dir():
         return set()
-    done = {p.parent for p in root.glob("*/manifest.json")} | {p.parent for p in root.glob("generators/*/info.json")}
+    zoos = [*root.glob("*/manifest.json"), *root.glob("collection-*/*/manifest.json")]  # a collection's zoos nest
+    done = {p.parent for p in zoos} | {p.parent for p in root.glob("generators/*/info.json")}
     return {str(p.relative_to(root)) for p in done}
 
 
