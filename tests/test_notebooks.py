@@ -16,7 +16,9 @@ def executed(name: str, out_dir) -> dict:
     """The report of notebook `name` at smoke from this test session (its temp dir), running the notebook if needed."""
     path = io.reports_dir() / f"{name}.json"
     if not (path.exists() and json.loads(path.read_text()).get("preset") == "smoke"):
-        assert reproduce.run([io.ROOT / "notebooks" / f"{name}.ipynb"], "smoke", out_dir=out_dir) == {name: "ok"}
+        # a cell that hangs fails the test in 10 minutes instead of holding CI to its limit
+        assert reproduce.run([io.ROOT / "notebooks" / f"{name}.ipynb"], "smoke", out_dir=out_dir,
+                             cell_timeout=600) == {name: "ok"}
     return json.loads(path.read_text())
 
 

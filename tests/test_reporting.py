@@ -53,6 +53,19 @@ def _nb(path, code):
     nbformat.write(nb, path)
 
 
+def test_reproduce_bounds_a_hung_cell_and_a_closing_reply_that_never_comes(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_REPORTS", str(tmp_path / "r"))
+    _nb(tmp_path / "a_sleeps.ipynb", "import time\ntime.sleep(120)")
+    res = reproduce.run(reproduce.notebooks(folder=tmp_path), "smoke", out_dir=tmp_path / "exec", cell_timeout=3)
+    assert res["a_sleeps"].startswith("FAILED") and "timed out" in res["a_sleeps"]
+    # papermill's closing kernel_info wait has no limit (nteract/papermill#711); here its reply never comes
+    monkeypatch.setattr(reproduce, "_closing_request", lambda kc: "a-request-nobody-answers")
+    monkeypatch.setattr(reproduce, "KERNEL_INFO_TIMEOUT", 2)
+    (tmp_path / "a_sleeps.ipynb").unlink()
+    _nb(tmp_path / "b_ok.ipynb", "x = PRESET")
+    assert reproduce.run(reproduce.notebooks(folder=tmp_path), "smoke", out_dir=tmp_path / "exec") == {"b_ok": "ok"}
+
+
 def test_reproduce_reports_failures_by_name_and_keeps_good_reports(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_REPORTS", str(tmp_path / "r"))
     (tmp_path / "r").mkdir()

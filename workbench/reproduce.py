@@ -9,6 +9,8 @@ the commit and the CPU.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import os
 import sys
 import time
@@ -27,9 +29,59 @@ def notebooks(pattern: str = "*.ipynb", folder: Path = NOTEBOOKS) -> list[Path]:
     return found
 
 
+KERNEL_INFO_TIMEOUT = 60     # seconds papermill may wait for the kernel's last reply once every cell has run
+
+
+def _closing_request(kc) -> str:
+    """The msg_id of the request whose reply ends a run (a seam for the test of a reply that never comes)."""
+    return kc.kernel_info()
+
+
+def _engine() -> str:
+    """papermill's nbclient engine with one change: once every cell has run, the closing kernel_info request waits
+    at most KERNEL_INFO_TIMEOUT. papermill waits for it without a limit, and that reply sometimes never comes
+    (nteract/papermill#711): a CI run hung there for 90 minutes after a notebook had finished and written its report."""
+    from nbclient.util import run_sync
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class Client(PapermillNotebookClient):
+        async def _closing_reply(self):
+            try:
+                return await asyncio.wait_for(self.async_wait_for_reply(_closing_request(self.kc)), KERNEL_INFO_TIMEOUT)
+            except asyncio.TimeoutError:
+                return None
+
+        def execute(self, **kwargs):
+            self.reset_execution_trackers()
+            with self.setup_kernel(**kwargs):
+                self.papermill_execute_cells()
+                info = run_sync(self._closing_reply)()
+                if info:
+                    self.nb.metadata["language_info"] = info["content"]["language_info"]
+                else:
+                    self.log.warning(f"no kernel_info reply in {KERNEL_INFO_TIMEOUT} s after the last cell; "
+                                     "the notebook ran, its language_info metadata is left out")
+                self.set_widgets_metadata()
+            return self.nb
+
+    class Engine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
+                                     start_timeout=60, execution_timeout=None, **kwargs):
+            kwargs = {k: v for k, v in kwargs.items() if k not in ("input_path", "timeout", "startup_timeout")}
+            return Client(nb_man, timeout=execution_timeout, startup_timeout=start_timeout, kernel_name=kernel_name,
+                          log=logging.getLogger("papermill"), log_output=log_output, stdout_file=stdout_file,
+                          stderr_file=stderr_file, **kwargs).execute()
+
+    papermill_engines.register("workbench", Engine)
+    return "workbench"
+
+
 def run(paths: list[Path], preset: str, *, out_dir: Path | None = None, kernel: str | None = None,
-        parameters: dict | None = None) -> dict[str, str]:
-    """Execute each notebook with PRESET=preset; returns {name: "ok" | error line}."""
+        parameters: dict | None = None, cell_timeout: float | None = None) -> dict[str, str]:
+    """Execute each notebook with PRESET=preset; returns {name: "ok" | error line}. cell_timeout: seconds any one
+    cell may run before the notebook fails (default: no limit; the tests set one, so a hang fails instead of waiting)."""
     import papermill as pm
 
     if preset not in PRESETS:
@@ -45,10 +97,13 @@ def run(paths: list[Path], preset: str, *, out_dir: Path | None = None, kernel: 
         print(f"[reproduce] {nb.name} at preset {preset} ...", flush=True)
         try:
             pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters={"PRESET": preset, **(parameters or {})},
-                                kernel_name=kernel, cwd=str(nb.parent), progress_bar=False)
+                                kernel_name=kernel, cwd=str(nb.parent), progress_bar=False, engine_name=_engine(),
+                                execution_timeout=cell_timeout)
             results[nb.stem] = "ok"
         except Exception as exc:  # noqa: BLE001  (any failure is reported by name; the batch goes on)
-            msg = str(exc).strip().splitlines()
+            msg = [ln for ln in str(exc).strip().splitlines() if ln.strip("- ")]
+            if type(exc).__name__ == "CellTimeoutError":
+                msg = [f"a cell ran past cell_timeout = {cell_timeout:g} s (timed out): {msg[-1] if msg else ''}"]
             results[nb.stem] = f"FAILED: {type(exc).__name__}: {msg[-1] if msg else ''}"
         seconds = time.perf_counter() - t0
         made = _cached(preset) - before
@@ -88,9 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default="small", choices=sorted(PRESETS))
     ap.add_argument("notebooks", nargs="*", help="notebook paths (default: every notebooks/*.ipynb)")
     ap.add_argument("--kernel", default=None)
+    ap.add_argument("--cell-timeout", type=float, default=None, help="seconds one cell may run (default: no limit)")
     args = ap.parse_args(argv)
     paths = [Path(p) for p in args.notebooks] or notebooks()
-    results = run(paths, args.preset, kernel=args.kernel)
+    results = run(paths, args.preset, kernel=args.kernel, cell_timeout=args.cell_timeout)
     failed = {k: v for k, v in results.items() if v != "ok"}
     print(f"[reproduce] {len(results) - len(failed)}/{len(results)} notebooks ok" +
           ("".join(f"\n  {k}: {v}" for k, v in failed.items())))
