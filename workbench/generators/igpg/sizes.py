@@ -8,6 +8,9 @@ overrides of every row, "variants": [overrides of one row]}."""
 # the CNN-s seeds zoo with 10 checkpoints and the collection's 1,500 VQ-VAE steps: 14 min per zoo; greedy 0.96 vs
 # originals 0.957); nets up to CNN-s (LeNet-5's 44k codes per net are out of a CPU prior's reach)
 IGPG_ZOO = {"holdout_seeds": 0, "train_checkpoints": 6, "vq_steps": 600, "prior_passes": 300, "max_params": 5000}
+# smoke: the same zoo scope with the smoke VQ-VAE's steps and a short pass cap (a CI setting: near-chance nets; the
+# small stages made IGPG 22 of the smoke leaderboard's 45 s)
+SMOKE_IGPG_ZOO = {**IGPG_ZOO, "vq_steps": 20, "prior_passes": 30}
 SMOKE_IGPG = {"chunk_size": 64, "downsample": 16, "codebook_size": 32, "code_dim": 16, "vq_hidden": 16, "vq_steps": 20,
               "vq_batch": 64, "context": 64, "n_embd": 32, "n_layer": 1, "n_head": 2, "image_size": 64,
               "vq_refine": 5, "prior_target": 0.999, "prior_stop": "greedy", "prior_check_every": 10}
@@ -40,7 +43,7 @@ SMALL_IGPG_ABLATION = {"archs": ["cnn_s", "resnet_1"], "datasets": ["mnist5k"], 
                        "variants": [{"downsample": 4, "vq_kernel": 3}, {"codebook_size": 256}, {"use_arch": False}]}
 
 
-SIZES = {"smoke": {"config": SMOKE_IGPG, "steps": 20, "batch_size": 8, "lr": 1e-3, "n": 0, "zoo": IGPG_ZOO,
+SIZES = {"smoke": {"config": SMOKE_IGPG, "steps": 20, "batch_size": 8, "lr": 1e-3, "n": 0, "zoo": SMOKE_IGPG_ZOO,
                    "ablation": SMOKE_IGPG_ABLATION},
          # steps: the prior's step cap where no pass count is set (the VQ-VAE's are config["vq_steps"])
          "small": {"config": SMALL_IGPG, "steps": 2000, "batch_size": 32, "lr": 1e-3, "n": 5, "zoo": IGPG_ZOO,
