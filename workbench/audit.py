@@ -105,15 +105,16 @@ def novelty_test(acc: torch.Tensor, iou: torch.Tensor, noise: list[tuple[torch.T
     a, i = acc.double().numpy(), iou.double().numpy()
     na = [(x.double().numpy(), y.double().numpy()) for x, y in noise]
     point = i.mean() - _interp_iou([x.mean() for x, _ in na], [y.mean() for _, y in na], a.mean())
-    diffs = np.empty(boot)
+    s = np.empty((boot, len(a)), dtype=np.int64)          # the draws in the order of one loop over resamples ...
+    t = [np.empty((boot, len(x)), dtype=np.int64) for x, _ in na]
     for b in range(boot):
-        s = rng.integers(0, len(a), len(a))
-        curve_a, curve_i = [], []
-        for x, y in na:
-            t = rng.integers(0, len(x), len(x))
-            curve_a.append(x[t].mean())
-            curve_i.append(y[t].mean())
-        diffs[b] = i[s].mean() - _interp_iou(curve_a, curve_i, a[s].mean())
+        s[b] = rng.integers(0, len(a), len(a))
+        for tk, (x, _) in zip(t, na):
+            tk[b] = rng.integers(0, len(x), len(x))
+    curve_a = np.stack([x[tk].mean(1) for tk, (x, _) in zip(t, na)], 1)   # ... and their means at once
+    curve_i = np.stack([y[tk].mean(1) for tk, (_, y) in zip(t, na)], 1)
+    at, it = a[s].mean(1), i[s].mean(1)
+    diffs = np.array([it[b] - _interp_iou(curve_a[b], curve_i[b], at[b]) for b in range(boot)])
     lo, hi = np.percentile(diffs, [2.5, 97.5])
     return {"iou_margin": float(point), "iou_margin_lo": float(lo), "iou_margin_hi": float(hi), "more_novel": bool(hi < 0)}
 
