@@ -195,3 +195,27 @@ def test_atomic_write_gives_the_permissions_open_would(tmp_path):
         assert [p.name for p in tmp_path.iterdir()] == ["report.md"]      # no temp file left behind
     finally:
         os.umask(old)
+
+
+def test_seeds_in_worker_processes_are_the_runs_of_one_thread_here(tmp_path, monkeypatch):
+    from workbench.collection import collect_collection
+    from workbench.presets import get
+
+    r = ZooRecipe(recipe="seeds", n_checkpoints=3, **DIGITS)
+    spec = get("smoke").collection_spec()
+    monkeypatch.setenv("WORKBENCH_WORKERS", "2")       # two spawned processes of one thread each
+    par, par_col = collect(r, tmp_path / "par"), collect_collection(spec, tmp_path / "par_col", progress=False)
+    assert not (tmp_path / "par" / ".parts").exists()
+    monkeypatch.setenv("WORKBENCH_WORKERS", "1")       # here, in this process, also with one thread
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        seq, seq_col = collect(r, tmp_path / "seq"), collect_collection(spec, tmp_path / "seq_col", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(par.flat, seq.flat) and par.manifest["checkpoints"] == seq.manifest["checkpoints"]
+    assert par_col.manifest["members"] == seq_col.manifest["members"]
+    assert all(torch.equal(par_col.zoo(m).flat, seq_col.zoo(m).flat) for m in par_col.members())
+    monkeypatch.setenv("WORKBENCH_WORKERS", "two")
+    with pytest.raises(ValueError, match="WORKBENCH_WORKERS='two'"):
+        collect(r, tmp_path / "bad")

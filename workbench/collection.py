@@ -27,6 +27,7 @@ from .data import DATASETS, load_dataset
 from .nets import NETS
 from .zoo import Zoo
 from .recipes import ZooRecipe, collect
+from .workers import run_parallel, workers_for
 
 MANIFEST = "collection.json"
 EMBEDDINGS = "embeddings.safetensors"
@@ -244,12 +245,32 @@ def collect_collection(spec: CollectionSpec, out: str | Path, *, progress: bool 
         return col
     members = []
     pairs = [(a, d) for a in spec.archs for d in spec.datasets]
-    for arch, dataset in tqdm(pairs, desc=f"collection {out.name}", disable=None if progress else True):
+    todo = [(a, d) for a, d in pairs if not (out / f"{d}-{a}" / io.MANIFEST_FILE).exists()]
+    steps = sum(spec.seeds * spec.epochs_for(d) * -(-len(load_dataset(d, **spec.dataset_kwargs).y_train) // spec.batch_size)
+                for d in {d for _, d in todo})
+    bar = tqdm(total=len(pairs), initial=len(pairs) - len(todo), desc=f"collection {out.name}", disable=None if progress else True)
+    n = workers_for(len(todo), steps)
+    if n > 1:                # whole zoos in worker processes (each resumes like any zoo); loaded below
+        bar.set_postfix_str(f"{n} worker processes")
+        run_parallel(_collect_member, [(spec, arch, dataset, str(out)) for arch, dataset in todo], n,
+                     on_done=lambda _: bar.update(1))
+    for arch, dataset in pairs:
         folder = f"{dataset}-{arch}"
+        done = (out / folder / io.MANIFEST_FILE).exists()
         zoo = collect(spec.recipe(arch, dataset), out / folder, progress=False)
+        if not done:
+            bar.update(1)
         members.append({"arch": arch, "dataset": dataset, "split": spec.split(arch, dataset), "zoo": folder,
                         "net": zoo.net, "net_kwargs": zoo.net_kwargs,
                         "description": describe_architecture(zoo.net, zoo.net_kwargs)})
+    bar.close()
     io.write_json(out / MANIFEST, {"format": FORMAT, "spec": json.loads(spec.to_json()), "members": members,
                                    "held_out": {"datasets": list(spec.held_out_datasets), "archs": list(spec.held_out_archs)}})
     return Collection.load(out)
+
+
+def _collect_member(job: tuple) -> None:
+    """One pair's zoo, in a worker process (workbench.workers)."""
+    spec, arch, dataset, out = job
+    collect(spec.recipe(arch, dataset), Path(out) / f"{dataset}-{arch}", progress=False)
+

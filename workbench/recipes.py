@@ -17,6 +17,7 @@ Recipes:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 import time
@@ -33,6 +34,7 @@ from .data import Dataset, load_dataset
 from .data.tasks import binary_labels, code_to_str, split_codes
 from .fit import batch_order, load_momentum, make_sgd, momentum_state, set_lr, train_epochs, train_steps
 from .nets import NETS, create_net, head_features, head_name, net_config
+from .workers import run_parallel, workers_for
 from .zoo import Zoo, _dataset_entry  # noqa: F401
 
 
@@ -103,8 +105,11 @@ def _net_kwargs(recipe: ZooRecipe, data: Dataset, num_classes: int | None = None
 class _Parts:
     """Finished units of work, one safetensors file each, written atomically under <zoo>/.parts/."""
 
-    def __init__(self, out: Path, recipe: ZooRecipe, data_fingerprint: str | None = None):
+    def __init__(self, out: Path, recipe: ZooRecipe, data_fingerprint: str | None = None, *, worker: bool = False):
         self.dir = out / ".parts"
+        self.fingerprint = data_fingerprint
+        if worker:         # a worker process of this collection (_seeds): the parent has checked and cleaned the folder
+            return
         self.dir.mkdir(parents=True, exist_ok=True)
         rfile = self.dir / "recipe.json"
         ident = {**json.loads(recipe.to_json()), "data_fingerprint": data_fingerprint}
@@ -185,28 +190,53 @@ def _last_epoch(recipe, data, kw, parts, bar) -> list[str]:
     return names
 
 
+def _seed_names(recipe, i: int) -> list[str]:
+    return [f"ckpt_{i:05d}"] if recipe.per_seed == 1 else [f"ckpt_{i:05d}_{k:03d}" for k in range(recipe.per_seed)]
+
+
+def _seed_run(recipe, data, kw, parts, i: int, bar) -> None:
+    """Run i of a seeds zoo (seed recipe.seed + i): train, then its per_seed checkpoints, each saved as a part."""
+    seed, mine, K = recipe.seed + i, _seed_names(recipe, i), recipe.per_seed
+    net, opt = _train_base(recipe, data, kw, seed, parts, f"base_{i:05d}", bar)
+    set_lr(opt, recipe.final_lr)
+    batches = _checkpoint_batches(recipe, len(data.y_train), seed)
+    ends = [round((k + 1) * len(batches) / K) for k in range(K)]     # the last is the end of the final epoch
+    step = 0
+    for k in range(K):
+        for _ in train_steps(net, opt, data.X_train, data.y_train, batches[step: ends[k]]):
+            pass
+        step = ends[k]
+        parts.save(mine[k], _pack(net, opt), {"index": i * K + k, "seed": seed,
+                                              "epoch": recipe.epochs + recipe.checkpoint_epochs,
+                                              "step": 0 if K == 1 else step})
+    parts.path(f"base_{i:05d}").unlink(missing_ok=True)
+
+
+@functools.lru_cache(maxsize=2)
+def _named_dataset(name: str, kwargs_json: str) -> Dataset:
+    return load_dataset(name, **json.loads(kwargs_json))
+
+
+def _seed_job(job: tuple) -> None:
+    """One run of a seeds zoo in a worker process (workbench.workers): the dataset is loaded there by name."""
+    recipe, kw, out, i = job
+    data = _named_dataset(recipe.dataset, json.dumps(recipe.dataset_kwargs, sort_keys=True))
+    _seed_run(recipe, data, kw, _Parts(Path(out), recipe, worker=True), i, tqdm(disable=True))
+
+
 def _seeds(recipe, data, kw, parts, bar) -> list[str]:
-    names, K = [], recipe.per_seed
-    for i in range(recipe.n_checkpoints):
-        seed = recipe.seed + i
-        mine = [f"ckpt_{i:05d}"] if K == 1 else [f"ckpt_{i:05d}_{k:03d}" for k in range(K)]
-        if not all(parts.has(n) for n in mine):
-            net, opt = _train_base(recipe, data, kw, seed, parts, f"base_{i:05d}", bar)
-            set_lr(opt, recipe.final_lr)
-            batches = _checkpoint_batches(recipe, len(data.y_train), seed)
-            ends = [round((k + 1) * len(batches) / K) for k in range(K)]     # the last is the end of the final epoch
-            step = 0
-            for k in range(K):
-                for _ in train_steps(net, opt, data.X_train, data.y_train, batches[step: ends[k]]):
-                    pass
-                step = ends[k]
-                parts.save(mine[k], _pack(net, opt), {"index": i * K + k, "seed": seed,
-                                                      "epoch": recipe.epochs + recipe.checkpoint_epochs,
-                                                      "step": 0 if K == 1 else step})
-            parts.path(f"base_{i:05d}").unlink(missing_ok=True)
-        names += mine
-        bar.update(1)
-    return names
+    todo = [i for i in range(recipe.n_checkpoints) if not all(parts.has(n) for n in _seed_names(recipe, i))]
+    bar.update(recipe.n_checkpoints - len(todo))
+    steps = len(todo) * (recipe.epochs + recipe.checkpoint_epochs) * -(-len(data.y_train) // recipe.batch_size)
+    n = workers_for(len(todo), steps) if parts.fingerprint is None else 1   # your own data stays in this process
+    if n > 1:
+        bar.set_postfix_str(f"{n} worker processes")
+        run_parallel(_seed_job, [(recipe, kw, str(parts.dir.parent), i) for i in todo], n, on_done=lambda _: bar.update(1))
+    else:
+        for i in todo:
+            _seed_run(recipe, data, kw, parts, i, bar)
+            bar.update(1)
+    return [name for i in range(recipe.n_checkpoints) for name in _seed_names(recipe, i)]
 
 
 def _tasks(recipe, data, kw, parts, bar) -> list[str]:
