@@ -246,8 +246,9 @@ def collect_collection(spec: CollectionSpec, out: str | Path, *, progress: bool 
     members = []
     pairs = [(a, d) for a in spec.archs for d in spec.datasets]
     todo = [(a, d) for a, d in pairs if not (out / f"{d}-{a}" / io.MANIFEST_FILE).exists()]
-    steps = sum(spec.seeds * spec.epochs_for(d) * -(-len(load_dataset(d, **spec.dataset_kwargs).y_train) // spec.batch_size)
-                for d in {d for _, d in todo})
+    per_run = {d: spec.epochs_for(d) * -(-len(load_dataset(d, **spec.dataset_kwargs).y_train) // spec.batch_size)
+               for d in {d for _, d in todo}}                          # SGD steps of one run on each dataset
+    steps = sum(spec.seeds * per_run[d] for _, d in todo)
     bar = tqdm(total=len(pairs), initial=len(pairs) - len(todo), desc=f"collection {out.name}", disable=None if progress else True)
     n = workers_for(len(todo), steps)
     if n > 1:                # whole zoos in worker processes (each resumes like any zoo); loaded below
