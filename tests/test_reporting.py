@@ -87,7 +87,8 @@ def test_reproduce_reports_failures_by_name_and_keeps_good_reports(tmp_path, mon
 
 def test_reproduce_counts_a_collections_nested_zoos_and_generator_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_ZOOS", str(tmp_path))
-    for d in ("smoke/cnn_s-mnist5k", "smoke/collection-ab-code12/mnist5k-cnn_s", "smoke/collection-ab-code12/digits28-cnn_s"):
+    for d in ("smoke/cnn_s-mnist5k", "smoke/collection-ab-code12/mnist5k-cnn_s", "smoke/collection-ab-code12/digits28-cnn_s",
+              "smoke/cnn_s-mnist5k.canonical-0", "smoke/collection-ab-code12/mnist5k-cnn_s.canonical-0"):   # aligned copies
         (tmp_path / d).mkdir(parents=True)
         (tmp_path / d / "manifest.json").write_text("{}")
     (tmp_path / "smoke/generators/rpg-1").mkdir(parents=True)

@@ -121,6 +121,7 @@ def _cached(preset: str) -> set[str]:
     if not root.is_dir():
         return set()
     zoos = [*root.glob("*/manifest.json"), *root.glob("collection-*/*/manifest.json")]  # a collection's zoos nest
+    zoos = [p for p in zoos if ".canonical-" not in p.parent.name]   # an aligned copy is derived, not collected
     done = {p.parent for p in zoos} | {p.parent for p in root.glob("generators/*/info.json")}
     return {str(p.relative_to(root)) for p in done}
 
