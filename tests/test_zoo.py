@@ -219,3 +219,13 @@ def test_seeds_in_worker_processes_are_the_runs_of_one_thread_here(tmp_path, mon
     monkeypatch.setenv("WORKBENCH_WORKERS", "two")
     with pytest.raises(ValueError, match="WORKBENCH_WORKERS='two'"):
         collect(r, tmp_path / "bad")
+
+
+def test_a_script_without_a_main_guard_gets_a_clear_error_from_the_workers(tmp_path):
+    script = tmp_path / "unguarded.py"       # spawned workers import the script, which spawns again: refused
+    script.write_text("from workbench.recipes import ZooRecipe, collect\n"
+                      "collect(ZooRecipe(recipe='seeds', n_checkpoints=2, net='mlp', net_kwargs={'hidden': [4]}, "
+                      f"dataset='digits', epochs=1), {str(tmp_path / 'z')!r}, progress=False)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "WORKBENCH_WORKERS": "2", "TQDM_DISABLE": "1"})
+    assert out.returncode != 0 and "__main__" in out.stderr and "WORKBENCH_WORKERS=1" in out.stderr

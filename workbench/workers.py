@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable
 
 import torch
@@ -60,6 +61,12 @@ def run_parallel(fn: Callable, items: Iterable, workers: int, *, on_done: Callab
             fut.result()
             if on_done is not None:
                 on_done(futures[fut])
+    except BrokenProcessPool as exc:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise RuntimeError("a worker process died or could not start. A script that collects zoos must keep its top "
+                           "level under `if __name__ == \"__main__\":` (workers are spawned and import it); a worker "
+                           "killed for memory also ends here. Set WORKBENCH_WORKERS=1 to work in this process; "
+                           "finished runs are kept, and the next call resumes from them") from exc
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)      # units not started are dropped; running ones finish
         raise
