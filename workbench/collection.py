@@ -27,7 +27,7 @@ from .data import DATASETS, load_dataset
 from .nets import NETS
 from .zoo import Zoo
 from .recipes import ZooRecipe, collect
-from .workers import run_parallel, workers_for
+from .workers import run_parallel, sgd_steps, workers_for
 
 MANIFEST = "collection.json"
 EMBEDDINGS = "embeddings.safetensors"
@@ -246,9 +246,8 @@ def collect_collection(spec: CollectionSpec, out: str | Path, *, progress: bool 
     members = []
     pairs = [(a, d) for a in spec.archs for d in spec.datasets]
     todo = [(a, d) for a, d in pairs if not (out / f"{d}-{a}" / io.MANIFEST_FILE).exists()]
-    per_run = {d: spec.epochs_for(d) * -(-len(load_dataset(d, **spec.dataset_kwargs).y_train) // spec.batch_size)
-               for d in {d for _, d in todo}}                          # SGD steps of one run on each dataset
-    steps = sum(spec.seeds * per_run[d] for _, d in todo)
+    n_train = {d: len(load_dataset(d, **spec.dataset_kwargs).y_train) for d in {d for _, d in todo}}
+    steps = sum(sgd_steps(spec.seeds, spec.epochs_for(d), n_train[d], spec.batch_size) for _, d in todo)
     bar = tqdm(total=len(pairs), initial=len(pairs) - len(todo), desc=f"collection {out.name}", disable=None if progress else True)
     n = workers_for(len(todo), steps)
     if n > 1:                # whole zoos in worker processes (each resumes like any zoo); loaded below

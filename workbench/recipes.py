@@ -34,7 +34,7 @@ from .data import Dataset, load_dataset
 from .data.tasks import binary_labels, code_to_str, split_codes
 from .fit import batch_order, load_momentum, make_sgd, momentum_state, set_lr, train_epochs, train_steps
 from .nets import NETS, create_net, head_features, head_name, net_config
-from .workers import run_parallel, workers_for
+from .workers import run_parallel, sgd_steps, workers_for
 from .zoo import Zoo, _dataset_entry  # noqa: F401
 
 
@@ -227,7 +227,7 @@ def _seed_job(job: tuple) -> None:
 def _seeds(recipe, data, kw, parts, bar) -> list[str]:
     todo = [i for i in range(recipe.n_checkpoints) if not all(parts.has(n) for n in _seed_names(recipe, i))]
     bar.update(recipe.n_checkpoints - len(todo))
-    steps = len(todo) * (recipe.epochs + recipe.checkpoint_epochs) * -(-len(data.y_train) // recipe.batch_size)
+    steps = sgd_steps(len(todo), recipe.epochs + recipe.checkpoint_epochs, len(data.y_train), recipe.batch_size)
     n = workers_for(len(todo), steps) if parts.fingerprint is None else 1   # your own data stays in this process
     if n > 1:
         bar.set_postfix_str(f"{n} worker processes")

@@ -23,9 +23,14 @@ import torch
 MIN_PARALLEL_STEPS = 20_000
 
 
+def sgd_steps(runs: int, epochs: int, n_train: int, batch_size: int) -> int:
+    """SGD steps of `runs` runs of `epochs` epochs over n_train rows at batch_size: the work `workers_for` weighs."""
+    return runs * epochs * -(-n_train // batch_size)
+
+
 def workers_for(units: int, steps: int) -> int:
-    """Workers for `units` independent units of `steps` SGD steps in all: 1 (this process) when there is one unit,
-    too little work, or WORKBENCH_WORKERS=1; else min(units, WORKBENCH_WORKERS or torch's thread count)."""
+    """Workers for `units` independent units of `steps` SGD steps in all: min(units, WORKBENCH_WORKERS) when that is
+    set; else 1 (this process) below MIN_PARALLEL_STEPS, and min(units, torch's thread count) above."""
     env = os.environ.get("WORKBENCH_WORKERS", "").strip()
     if env:
         try:
@@ -50,10 +55,10 @@ def _init_worker() -> None:
 def run_parallel(fn: Callable, items: Iterable, workers: int, *, on_done: Callable | None = None) -> None:
     """fn(item) for every item in `workers` spawned processes of one thread each (fn and items must pickle: a
     module-level function and plain values). on_done(item) runs here as each finishes. fn's results are not returned:
-    each unit writes its own result to disk. The first failure is raised here, once the running units are done (the rest are not started)."""
+    each unit writes its own result to disk. The first failure is raised here once the running units are done; the
+    units not yet started are dropped."""
     import multiprocessing as mp
 
-    items = list(items)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker)
     try:
         futures = {pool.submit(fn, it): it for it in items}
@@ -61,13 +66,12 @@ def run_parallel(fn: Callable, items: Iterable, workers: int, *, on_done: Callab
             fut.result()
             if on_done is not None:
                 on_done(futures[fut])
-    except BrokenProcessPool as exc:
+    except BaseException as exc:
         pool.shutdown(wait=True, cancel_futures=True)
-        raise RuntimeError("a worker process died or could not start. A script that collects zoos must keep its top "
-                           "level under `if __name__ == \"__main__\":` (workers are spawned and import it); a worker "
-                           "killed for memory also ends here. Set WORKBENCH_WORKERS=1 to work in this process; "
-                           "finished runs are kept, and the next call resumes from them") from exc
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)      # units not started are dropped; running ones finish
+        if isinstance(exc, BrokenProcessPool):
+            raise RuntimeError("a worker process died or could not start. A script that collects zoos must keep its "
+                               "top level under `if __name__ == \"__main__\":` (workers are spawned and import it); a "
+                               "worker killed for memory also ends here. Set WORKBENCH_WORKERS=1 to work in this "
+                               "process; finished runs are kept, and the next call resumes from them") from exc
         raise
     pool.shutdown(wait=True)
