@@ -157,6 +157,9 @@ def test_08_leaderboard_rows_carry_the_issue_columns(tmp_path):
         # IGPG on the zoo as a one-pair collection, and its temperature dial: one scored set per temperature
         dial = [bench.dial_label("igpg", "temperature", t) for t in (0, 0.3, 0.5, 0.7, 1)]
         assert set(dial) <= set(by) and all(by[d]["n"] == by["igpg"]["n"] for d in dial)
+        # the dial's value at the preset's own setting (smoke: IGPG's default 0.7) is the igpg row's set, not a redraw
+        own = next(r for m, r in by.items() if m in dial and m.endswith("=0.7"))
+        assert own["generate_s"] == by["igpg"]["generate_s"] and own["max_iou"] == by["igpg"]["max_iou"]
         for m in ("rpg", "pdiff", "neurogen", "flow", "igpg", dial[0]):
             r = by[m]
             assert r["n"] == presets.get("smoke").audit_n and r["train_s"] > 0 and r["generate_s"] > 0

@@ -43,8 +43,9 @@ def run_method(name: str, zoo, preset, *, n: int, seed: int = 0, memory: bool = 
     if gen.dial is not None:      # the method's novelty dial: one more set per value, scored like any set
         knob, values = gen.dial
         out["dial"] = {}
-        for v in values:
-            dial_flat, dial_seconds = cost.generate_timed(gen, n, seed=seed, **{knob: v})
+        for v in values:     # the preset's own setting is the method's row: its set, not a second identical draw
+            same = getattr(gen.config, knob, None) == v
+            dial_flat, dial_seconds = (flat, seconds) if same else cost.generate_timed(gen, n, seed=seed, **{knob: v})
             out["dial"][dial_label(name, knob, v)] = (dial_flat, {
                 "train_s": out["train_s"], "generate_s": dial_seconds / n,
                 "note": f"{name} sampled at {knob} {v:g} (its novelty dial; the {name} row: the preset's setting)"})

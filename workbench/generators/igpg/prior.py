@@ -55,6 +55,9 @@ class CodePrior(nn.Module):
         gcfg = GPT2Config(vocab_size=c.vocab + 1, n_positions=self.PREFIX + c.context + 1, n_embd=c.n_embd,
                           n_layer=c.n_layer, n_head=c.n_head, resid_pdrop=c.dropout, embd_pdrop=c.dropout,
                           attn_pdrop=c.dropout, bos_token_id=c.vocab, eos_token_id=c.vocab,
+                          # GPT-2's tanh GELU (gelu_new) as torch's fused kernel: the same function, a fifth faster
+                          # per small-preset prior step (measured 377 -> 296 ms on 2 cores)
+                          activation_function="gelu_pytorch_tanh",
                           tie_word_embeddings=False)     # untied: safetensors stores no shared tensors
         self.gpt = GPT2LMHeadModel(gcfg)
         self.data_proj = nn.Sequential(nn.Linear(c.data_dim, c.n_embd), nn.GELU(), nn.Linear(c.n_embd, c.n_embd))
@@ -101,7 +104,10 @@ class CodePrior(nn.Module):
         codes, offset = batch["codes"], batch["offset"]
         inp, pos = self._window(codes, offset)
         x = torch.cat([self._prefix(batch["data"], batch["arch"]), self._embed(inp, pos)], 1)
-        logits = self.gpt(inputs_embeds=x).logits[:, self.PREFIX:]                      # (B, W, vocab + 1)
+        # the head reads the window's positions only: logits of the prefix would be sliced off (a copy and, in the
+        # backward, a zero-filled gradient of the full logits: a sixth of a small-preset prior step)
+        hidden = self.gpt.transformer(inputs_embeds=x).last_hidden_state[:, self.PREFIX:]
+        logits = self.gpt.lm_head(hidden)                                               # (B, W, vocab + 1)
         start = (offset == 0)[:, None]
         # at offset 0 position t predicts code t; elsewhere position t (reading code t) predicts code t+1
         target = torch.where(start, codes, _ahead(codes, -100))
