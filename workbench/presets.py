@@ -158,9 +158,10 @@ LORA = {"datasets": ["rotten_tomatoes", "bbc_news"],   # a seeds zoo each
         # IGPG (one code per value) on adapter zoos up to this size: the 6,914-value Rotten Tomatoes adapters, not
         # BBC News' 8,069 (~10 min of CPU per zoo; the notebook's 30-minute budget)
         "igpg_max_params": 7000,
-        # IGPG on an adapter zoo trains on 3 of its checkpoints (the leaderboard's IGPG on one zoo: 6), and every set
-        # holds 50 adapters (the preset's audit_n: 100): the notebook's 30-minute budget (3,193 s at 367ebe9 with 6
-        # and 100; IGPG's prior was 580 s of it, and the audit's evaluations and IGPG's sampling scale with the set)
+        # IGPG on an adapter zoo trains on 3 of its checkpoints (the leaderboard's IGPG on one zoo: 6), and a set
+        # holds 50 adapters, 8 per held-out task on the tasks zoo (the preset's audit_n: 100): the notebook's 30-minute
+        # budget (3,193 s at 367ebe9 with 6 and 100; IGPG's prior was 580 s of it, and the audit's evaluations and
+        # the generators' sampling scale with the set)
         "igpg_zoo": {"train_checkpoints": 3}, "audit_n": 50,
         "zoo": {"net_kwargs": {"rank": 4, "alpha": 8.0, "target_modules": ["query", "value"]},
                 "dataset_kwargs": {"max_train": 1000, "max_test": 300}, "n_checkpoints": 10, "epochs": 4, "lr": 0.05,
