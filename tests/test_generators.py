@@ -161,3 +161,25 @@ def test_trained_generators_are_cached_and_a_half_saved_run_is_finished(zoo, tmp
     redo, info3 = experiments.trained("rpg", zoo, preset, train={"steps": 4}, progress=False, **TINY)
     assert not info3["cached"] and info3["final_loss"] == info["final_loss"]    # resumed at its last step, not retrained
     assert torch.equal(gen.generate(2, seed=3, steps=5), redo.generate(2, seed=3, steps=5))
+
+
+def test_generators_trained_side_by_side_in_workers_are_the_runs_of_one_thread_here(zoo, tmp_path, monkeypatch):
+    """train_in_workers trains what the cache lacks in spawned one-thread processes; `trained` then reloads those
+    runs (and says so), and they equal the same run trained here with one thread. Small work stays here."""
+    from workbench import experiments
+
+    monkeypatch.setenv("WORKBENCH_ZOOS", str(tmp_path / "par"))
+    preset = presets.get("smoke")
+    jobs = [{"method": "rpg", "zoo": zoo, "kwargs": {"train": {"steps": 4}, **TINY}},
+            {"method": "pdiff", "zoo": zoo, "kwargs": {"train": {"steps": 3}}}]
+    assert experiments.train_in_workers(jobs, preset, progress=False) == 0      # 7 steps: not worth a worker
+    monkeypatch.setenv("WORKBENCH_WORKERS", "2")
+    assert experiments.train_in_workers(jobs, preset, progress=False) == 2
+    assert experiments.train_in_workers(jobs, preset, progress=False) == 0      # both cached now
+    par, info = experiments.trained("rpg", zoo, preset, train={"steps": 4}, progress=False, **TINY)
+    assert info["cached"] and info["in_worker"]
+    monkeypatch.setenv("WORKBENCH_ZOOS", str(tmp_path / "seq"))
+    torch.set_num_threads(1)           # restored by conftest
+    seq, info = experiments.trained("rpg", zoo, preset, train={"steps": 4}, progress=False, **TINY)
+    assert not info["cached"]
+    assert torch.equal(par.generate(2, seed=3, steps=5), seq.generate(2, seed=3, steps=5))

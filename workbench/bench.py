@@ -37,7 +37,8 @@ def run_method(name: str, zoo, preset, *, n: int, seed: int = 0, memory: bool = 
     gen.eval()
     flat, seconds = cost.generate_timed(gen, n, seed=seed)
     out = {"train_s": info.get("train_seconds", info["seconds"]), "generate_s": seconds / n, "peak_mb": None,
-           "note": "generator reloaded from its cache (train_s from the run that trained it)" if info["cached"] else ""}
+           "note": WORKER_NOTE if info.get("in_worker") else
+           "generator reloaded from its cache (train_s from the run that trained it)" if info["cached"] else ""}
     if memory:   # a fresh process: the peak RSS of generating one net, loading excluded (cost.measure)
         out["peak_mb"] = cost.sample_cost(info["path"], n=1, seed=seed)["extra_mb"]
     if gen.dial is not None:      # the method's novelty dial: one more set per value, scored like any set
@@ -50,6 +51,9 @@ def run_method(name: str, zoo, preset, *, n: int, seed: int = 0, memory: bool = 
                 "train_s": out["train_s"], "generate_s": dial_seconds / n,
                 "note": f"{name} sampled at {knob} {v:g} (its novelty dial; the {name} row: the preset's setting)"})
     return flat, out
+
+
+WORKER_NOTE = "trained in a worker process beside another (experiments.train_in_workers; train_s: its wall clock)"
 
 
 def dial_label(method: str, knob: str, value: float) -> str:
@@ -80,6 +84,8 @@ def leaderboard(zoo, preset, *, methods: list[str] | None = None, label: str | N
     label = label or zoo.label
     data = zoo.dataset()
     generated, extra, dials = {}, {}, {}
+    experiments.train_in_workers([{"method": m, "zoo": zoo} for m in methods if not method_class(m).applies_to(zoo, preset)],
+                                 preset, seed=seed, progress=progress)   # side by side when it pays (workers.workers_for)
     for m in methods:
         flat, info = run_method(m, zoo, preset, n=n, seed=seed, memory=memory, progress=progress)
         extra[m] = info
@@ -116,6 +122,7 @@ def task_leaderboard(task_zoo, preset, *, seed: int = 0, n: int | None = None, l
 
     label = label or f"{task_zoo.label} (unseen codes)"
     gens = {}
+    experiments.train_in_workers([{"task": c, "zoo": task_zoo} for c in conditions], preset, seed=seed, progress=progress)
     for cond in conditions:
         name = "rpg" if cond == "code" else f"rpg · {cond}"
         gen, info, seen_idx, unseen_idx = experiments.task_generator(task_zoo, preset, condition=cond, seed=seed,
@@ -166,7 +173,8 @@ def task_leaderboard(task_zoo, preset, *, seed: int = 0, n: int | None = None, l
         if name in gens:
             info, cond = gens[name][1], gens[name][3]
             row.update({"train_s": info.get("train_seconds", info["seconds"]), "generate_s": gen_seconds[name] / len(r),
-                        "note": f"conditioned on the unseen task's {cond}"
+                        "note": (WORKER_NOTE + "; " if info.get("in_worker") else "")
+                                + f"conditioned on the unseen task's {cond}"
                                 + (" (MiniLM embedding)" if cond != "code" else "")
                                 + "; no noise sweep (no training checkpoint of an unseen task to perturb)"})
         rows.append({c: row.get(c) for c in COLUMNS})

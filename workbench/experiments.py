@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from pathlib import Path
+
 import torch
 
 from . import evaluate
 from .generators import Generator, load
 from .generators import method as method_class
-from .io import GENERATOR_CODE, atomic_write_text, code_key, zoos_dir
+from .io import GENERATOR_CODE, MANIFEST_FILE, atomic_write_text, code_key, zoos_dir
 from .train import is_main
 
 
@@ -45,17 +47,12 @@ def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = Non
     Returns the generator and {seconds, steps, final_loss, cached}. Runs live in
     $WORKBENCH_ZOOS/<preset>/generators/<zoo>-<method>-<hash of all settings>/ (resumable while training).
     """
-    zoo = training_target(method, zoo)
-    gen = build(method, zoo, preset, overrides, seed)      # initial weights from `seed`, batches and noise from cfg.seed
-    cfg = preset.train_config(method, seed=seed, **{"checkpoint_every": 100, **(train or {})})   # train: TrainConfig overrides, e.g. {"steps": 300}
-    batch = batch_size or preset_batch(method, preset)
-    key = json.dumps({"gen": gen.config.to_dict(), "train": cfg.to_dict(), "zoo": zoo.fingerprint(), "batch": batch,
-                      "code": code_key(GENERATOR_CODE)}, sort_keys=True)   # changed generator code trains afresh
-    run = zoos_dir() / preset.name / "generators" / f"{zoo.label}-{method}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+    gen, zoo, cfg, batch, run = _run(method, zoo, preset, seed=seed, train=train, batch_size=batch_size,
+                                     overrides=overrides)
     final = run / "final"
     if (run / "info.json").exists():               # written last: a run killed while saving resumes at its end and saves again
         meta = json.loads((run / "info.json").read_text())
-        return load(final), {**meta, "cached": True, "path": str(final)}
+        return load(final), {**meta, "cached": True, "path": str(final), "in_worker": str(run) in TRAINED_IN_WORKERS}
     t0 = time.perf_counter()
     hist = gen.fit(zoo, cfg, batch_size=batch, out=run / "train", progress=progress)
     seconds = round(time.perf_counter() - t0, 1)   # wall clock of this call (all stages; a resumed run: the rest)
@@ -65,6 +62,91 @@ def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = Non
         gen.save(final)
         atomic_write_text(run / "info.json", json.dumps(info))
     return gen, {**info, "cached": False, "path": str(final)}
+
+
+def _run(method: str, zoo, preset, *, seed: int, train: dict | None, batch_size: int | None, overrides: dict):
+    """(generator, training target, TrainConfig, batch, run folder) of `trained`'s call: the folder's name hashes
+    every setting, the zoo's fingerprint and the generators' code (changed code trains afresh)."""
+    zoo = training_target(method, zoo)
+    gen = build(method, zoo, preset, overrides, seed)      # initial weights from `seed`, batches and noise from cfg.seed
+    cfg = preset.train_config(method, seed=seed, **{"checkpoint_every": 100, **(train or {})})   # train: TrainConfig overrides, e.g. {"steps": 300}
+    batch = batch_size or preset_batch(method, preset)
+    key = json.dumps({"gen": gen.config.to_dict(), "train": cfg.to_dict(), "zoo": zoo.fingerprint(), "batch": batch,
+                      "code": code_key(GENERATOR_CODE)}, sort_keys=True)
+    run = zoos_dir() / preset.name / "generators" / f"{zoo.label}-{method}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+    return gen, zoo, cfg, batch, run
+
+
+def is_trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = None, batch_size: int | None = None,
+               **overrides) -> bool:
+    """Whether `trained` with these arguments would reload a finished run from the cache."""
+    return (_run(method, zoo, preset, seed=seed, train=train, batch_size=batch_size, overrides=overrides)[4]
+            / "info.json").exists()
+
+
+TRAINED_IN_WORKERS: set[str] = set()   # run folders that `train_in_workers` trained for this process
+
+
+def train_in_workers(jobs: list[dict], preset, *, seed: int = 0, progress: bool = True) -> int:
+    """Train the generators of `jobs` that the cache lacks side by side in worker processes (workers.run_parallel:
+    one thread each), so that the `trained` / `task_generator` calls that follow reload them. A job is
+    {"method": name, "zoo": a zoo saved on disk, "kwargs": trained's keyword arguments} or {"task": condition,
+    "zoo": a task zoo} (`task_generator`). Work too small for workers (workers.workers_for with GENERATOR_MIN_STEPS)
+    and zoos that are not the ones saved at their path stay for this process. Returns how many were trained."""
+    from .workers import GENERATOR_MIN_STEPS, run_parallel, workers_for
+
+    todo = []
+    for job in jobs:
+        zoo, kw = job["zoo"], dict(job.get("kwargs", {}))
+        if "task" in job:
+            kw = task_generator_kwargs(zoo, preset, condition=job["task"], seed=seed)
+            method, zoo = "rpg", kw.pop("zoo")
+        else:
+            method = job["method"]
+        if not _on_disk(job["zoo"]):
+            continue
+        train, batch = kw.pop("train", None), kw.pop("batch_size", None)
+        run = _run(method, zoo, preset, seed=seed, train=train, batch_size=batch, overrides=kw)[4]
+        if (run / "info.json").exists():
+            continue
+        steps = (train or {}).get("steps") or preset.train_config(method).steps
+        todo.append(({"zoo": str(job["zoo"].path), "fingerprint": job["zoo"].fingerprint(), "preset": preset,
+                      "seed": seed, **{k: job[k] for k in ("method", "kwargs", "task") if k in job}}, steps, str(run)))
+    workers = workers_for(len(todo), sum(s for _, s, _ in todo), min_steps=GENERATOR_MIN_STEPS) if todo else 1
+    if workers < 2:
+        return 0
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(todo), desc=f"training {len(todo)} generators in {workers} workers", disable=not progress)
+    runs = {id(j): r for j, _, r in todo}
+
+    def done(job):
+        TRAINED_IN_WORKERS.add(runs[id(job)])
+        bar.update()
+
+    run_parallel(_train_job, [j for j, _, _ in todo], workers, on_done=done)
+    bar.close()
+    return len(todo)
+
+
+def _on_disk(zoo) -> bool:
+    from .zoo import Zoo
+
+    path = getattr(zoo, "path", None)
+    return isinstance(zoo, Zoo) and path is not None and (Path(path) / MANIFEST_FILE).exists()
+
+
+def _train_job(job: dict) -> None:
+    """One job of `train_in_workers`, in a worker: the zoo reloaded from its folder (refused if it is not the same)."""
+    from .zoo import Zoo
+
+    zoo = Zoo.load(job["zoo"])
+    if zoo.fingerprint() != job["fingerprint"]:
+        raise RuntimeError(f"{job['zoo']} changed on disk since the job was made: rerun to train on the zoo there now")
+    if "task" in job:
+        task_generator(zoo, job["preset"], condition=job["task"], seed=job["seed"], progress=False)
+    else:
+        trained(job["method"], zoo, job["preset"], seed=job["seed"], progress=False, **job.get("kwargs", {}))
 
 
 TASK_CONDITIONS = ("code", "description", "examples")
@@ -87,15 +169,20 @@ def task_generator(task_zoo, preset, *, condition: str = "code", seed: int = 0,
     """RPG conditioned on each task's code (or description / examples embedding, `task_conditions`), trained on the
     seen tasks of a task zoo only (notebook 04's generator). Returns (generator, info, seen indices, unseen indices);
     generate for task i with `codes=task_conditions(task_zoo, condition)[i]`."""
+    kw = task_generator_kwargs(task_zoo, preset, condition=condition, seed=seed)
+    gen, info = trained("rpg", kw.pop("zoo"), preset, seed=seed, progress=progress, **kw)
     unseen = torch.tensor([c["unseen"] for c in task_zoo.manifest["checkpoints"]])
-    seen_idx, unseen_idx = (~unseen).nonzero().flatten(), unseen.nonzero().flatten()
+    return gen, info, (~unseen).nonzero().flatten(), unseen.nonzero().flatten()
+
+
+def task_generator_kwargs(task_zoo, preset, *, condition: str = "code", seed: int = 0) -> dict:
+    """`trained`'s arguments for `task_generator` ("zoo": the seen tasks, with their conditions)."""
+    unseen = torch.tensor([c["unseen"] for c in task_zoo.manifest["checkpoints"]])
     zoo = task_zoo if condition == "code" else task_zoo.with_conditions(task_conditions(task_zoo, condition, seed=seed),
                                                                         f"minilm {condition}")
-    gen, info = trained("rpg", zoo.subset(seen_idx), preset, seed=seed, batch_size=preset.task_batch,
-                        train={"steps": preset.task_steps}, permutation_state=False, condition="head",
-                        code_dim=zoo.conditions.shape[1],   # a bit per class of the zoo's dataset, or the embedding's width
-                        progress=progress)
-    return gen, info, seen_idx, unseen_idx
+    return {"zoo": zoo.subset((~unseen).nonzero().flatten()), "batch_size": preset.task_batch,
+            "train": {"steps": preset.task_steps}, "permutation_state": False, "condition": "head",
+            "code_dim": zoo.conditions.shape[1]}   # a bit per class of the zoo's dataset, or the embedding's width
 
 
 def code_str(zoo, i: int) -> str:

@@ -21,6 +21,10 @@ import torch
 # below this many SGD steps in all, the work stays in this process (a step of a small net at batch 32 is ~3 ms; two
 # workers take ~5 s to start)
 MIN_PARALLEL_STEPS = 20_000
+# the same threshold for generator training (experiments.train_in_workers): a generator step at the small preset is
+# 40-400 ms, so 1,000 steps are minutes; the smoke preset's 20-step generators stay in this process. On 2 cores two
+# one-thread workers trained 1.3x (RPG) to 1.6x (flow) as many steps per second as one two-thread process (LoRA zoo)
+GENERATOR_MIN_STEPS = 1_000
 
 
 def sgd_steps(runs: int, epochs: int, n_train: int, batch_size: int) -> int:
@@ -28,9 +32,9 @@ def sgd_steps(runs: int, epochs: int, n_train: int, batch_size: int) -> int:
     return runs * epochs * -(-n_train // batch_size)
 
 
-def workers_for(units: int, steps: int) -> int:
+def workers_for(units: int, steps: int, *, min_steps: int = MIN_PARALLEL_STEPS) -> int:
     """Workers for `units` independent units of `steps` SGD steps in all: min(units, WORKBENCH_WORKERS) when that is
-    set; else 1 (this process) below MIN_PARALLEL_STEPS, and min(units, torch's thread count) above."""
+    set; else 1 (this process) below `min_steps`, and min(units, torch's thread count) above."""
     env = os.environ.get("WORKBENCH_WORKERS", "").strip()
     if env:
         try:
@@ -40,7 +44,7 @@ def workers_for(units: int, steps: int) -> int:
         if n < 1:
             raise ValueError(f"WORKBENCH_WORKERS={env!r}: set 1 or more worker processes (1: none)")
     else:
-        if steps < MIN_PARALLEL_STEPS:
+        if steps < min_steps:
             return 1
         n = torch.get_num_threads()
     return max(1, min(n, units))
