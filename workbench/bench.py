@@ -84,8 +84,8 @@ def leaderboard(zoo, preset, *, methods: list[str] | None = None, label: str | N
     label = label or zoo.label
     data = zoo.dataset()
     generated, extra, dials = {}, {}, {}
-    experiments.train_in_workers([{"method": m, "zoo": zoo} for m in methods if not method_class(m).applies_to(zoo, preset)],
-                                 preset, seed=seed, progress=progress)   # side by side when it pays (workers.workers_for)
+    experiments.train_in_workers([{"method": m, "zoo": zoo} for m in methods], preset, seed=seed,
+                                 progress=progress)    # side by side where that pays (workers.workers_for)
     for m in methods:
         flat, info = run_method(m, zoo, preset, n=n, seed=seed, memory=memory, progress=progress)
         extra[m] = info

@@ -89,28 +89,30 @@ TRAINED_IN_WORKERS: set[str] = set()   # run folders that `train_in_workers` tra
 
 def train_in_workers(jobs: list[dict], preset, *, seed: int = 0, progress: bool = True) -> int:
     """Train the generators of `jobs` that the cache lacks side by side in worker processes (workers.run_parallel:
-    one thread each), so that the `trained` / `task_generator` calls that follow reload them. A job is
-    {"method": name, "zoo": a zoo saved on disk, "kwargs": trained's keyword arguments} or {"task": condition,
-    "zoo": a task zoo} (`task_generator`). Work too small for workers (workers.workers_for with GENERATOR_MIN_STEPS)
-    and zoos that are not the ones saved at their path stay for this process. Returns how many were trained."""
+    one thread each, in the jobs' order), so that the `trained` / `task_generator` calls that follow reload them.
+    A job is {"method": name, "zoo": a zoo saved on disk, "kwargs": trained's keyword arguments} or {"task":
+    condition, "zoo": a task zoo} (`task_generator`), each with an optional "preset" of its own (else `preset`).
+    Methods that do not apply to their zoo, work too small for workers (workers.workers_for with
+    GENERATOR_MIN_STEPS) and zoos that are not the ones saved at their path are left to the calls that follow.
+    Returns how many were trained."""
     from .workers import GENERATOR_MIN_STEPS, run_parallel, workers_for
 
     todo = []
     for job in jobs:
-        zoo, kw = job["zoo"], dict(job.get("kwargs", {}))
+        p, zoo, kw = job.get("preset", preset), job["zoo"], dict(job.get("kwargs", {}))
         if "task" in job:
-            kw = task_generator_kwargs(zoo, preset, condition=job["task"], seed=seed)
+            kw = task_generator_kwargs(zoo, p, condition=job["task"], seed=seed)
             method, zoo = "rpg", kw.pop("zoo")
         else:
             method = job["method"]
-        if not _on_disk(job["zoo"]):
+        if not _on_disk(job["zoo"]) or method_class(method).applies_to(zoo, p):
             continue
         train, batch = kw.pop("train", None), kw.pop("batch_size", None)
-        run = _run(method, zoo, preset, seed=seed, train=train, batch_size=batch, overrides=kw)[4]
+        run = _run(method, zoo, p, seed=seed, train=train, batch_size=batch, overrides=kw)[4]
         if (run / "info.json").exists():
             continue
-        steps = (train or {}).get("steps") or preset.train_config(method).steps
-        todo.append(({"zoo": str(job["zoo"].path), "fingerprint": job["zoo"].fingerprint(), "preset": preset,
+        steps = (train or {}).get("steps") or p.train_config(method).steps
+        todo.append(({"zoo": str(job["zoo"].path), "fingerprint": job["zoo"].fingerprint(), "preset": p,
                       "seed": seed, **{k: job[k] for k in ("method", "kwargs", "task") if k in job}}, steps, str(run)))
     workers = workers_for(len(todo), sum(s for _, s, _ in todo), min_steps=GENERATOR_MIN_STEPS) if todo else 1
     if workers < 2:
