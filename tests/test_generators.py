@@ -183,3 +183,15 @@ def test_generators_trained_side_by_side_in_workers_are_the_runs_of_one_thread_h
     seq, info = experiments.trained("rpg", zoo, preset, train={"steps": 4}, progress=False, **TINY)
     assert not info["cached"]
     assert torch.equal(par.generate(2, seed=3, steps=5), seq.generate(2, seed=3, steps=5))
+
+
+def test_a_task_job_given_its_condition_vectors_names_the_same_run(task_zoo):
+    """train_in_workers hands a worker the condition vectors made here: the worker's run is the one reloaded here."""
+    from workbench import experiments
+
+    preset = presets.get("smoke")
+    for cond in ("code", "description"):
+        a = experiments.task_generator_kwargs(task_zoo, preset, condition=cond)
+        b = experiments.task_generator_kwargs(task_zoo, preset, condition=cond, conditions=a["zoo"].conditions)
+        za, zb = a.pop("zoo"), b.pop("zoo")
+        assert za.fingerprint() == zb.fingerprint() and za.label == zb.label and a == b and len(za) < len(task_zoo)

@@ -108,6 +108,20 @@ def leaderboard(zoo, preset, *, methods: list[str] | None = None, label: str | N
     return out, points
 
 
+def train_generators(zoos, preset, *, methods: list[str] | None = None, task_zoo=None,
+                     conditions: tuple[str, ...] = ("code",), task_preset=None, seed: int = 0,
+                     progress: bool = True) -> int:
+    """Train every generator that `leaderboard` on each of `zoos` (and `task_leaderboard` on `task_zoo` with
+    `conditions`, under `task_preset`, default `preset`) will use, in one pool of worker processes where that pays
+    (experiments.train_in_workers: one pool balances better than one per zoo; IGPG, the longest, first). The
+    leaderboards then reload them from the cache. Returns how many were trained here."""
+    methods = sorted(methods or available_generators(), key=lambda m: m != "igpg")
+    jobs = [{"method": m, "zoo": z} for m in methods for z in zoos]
+    if task_zoo is not None:
+        jobs += [{"task": c, "zoo": task_zoo, "preset": task_preset or preset} for c in conditions]
+    return experiments.train_in_workers(jobs, preset, seed=seed, progress=progress)
+
+
 def task_leaderboard(task_zoo, preset, *, seed: int = 0, n: int | None = None, label: str | None = None,
                      conditions: tuple[str, ...] = ("code",), progress: bool = True) -> tuple[list[dict], dict]:
     """Rows (COLUMNS) for a binary-task zoo: RPG conditioned on each task's code (and/or the MiniLM embedding of its

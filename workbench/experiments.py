@@ -100,9 +100,10 @@ def train_in_workers(jobs: list[dict], preset, *, seed: int = 0, progress: bool 
     todo = []
     for job in jobs:
         p, zoo, kw = job.get("preset", preset), job["zoo"], dict(job.get("kwargs", {}))
-        if "task" in job:
-            kw = task_generator_kwargs(zoo, p, condition=job["task"], seed=seed)
+        if "task" in job:     # the worker gets these very condition vectors (an embedding made with another thread
+            kw = task_generator_kwargs(zoo, p, condition=job["task"], seed=seed)     # count can differ in its last bits)
             method, zoo = "rpg", kw.pop("zoo")
+            job = {**job, "conditions": zoo.conditions}
         else:
             method = job["method"]
         if not _on_disk(job["zoo"]) or method_class(method).applies_to(zoo, p):
@@ -113,7 +114,8 @@ def train_in_workers(jobs: list[dict], preset, *, seed: int = 0, progress: bool 
             continue
         steps = (train or {}).get("steps") or p.train_config(method).steps
         todo.append(({"zoo": str(job["zoo"].path), "fingerprint": job["zoo"].fingerprint(), "preset": p,
-                      "seed": seed, **{k: job[k] for k in ("method", "kwargs", "task") if k in job}}, steps, str(run)))
+                      "seed": seed, **{k: job[k] for k in ("method", "kwargs", "task", "conditions") if k in job}},
+                     steps, str(run)))
     workers = workers_for(len(todo), sum(s for _, s, _ in todo), min_steps=GENERATOR_MIN_STEPS) if todo else 1
     if workers < 2:
         return 0
@@ -146,7 +148,8 @@ def _train_job(job: dict) -> None:
     if zoo.fingerprint() != job["fingerprint"]:
         raise RuntimeError(f"{job['zoo']} changed on disk since the job was made: rerun to train on the zoo there now")
     if "task" in job:
-        task_generator(zoo, job["preset"], condition=job["task"], seed=job["seed"], progress=False)
+        kw = task_generator_kwargs(zoo, job["preset"], condition=job["task"], conditions=job["conditions"])
+        trained("rpg", kw.pop("zoo"), job["preset"], seed=job["seed"], progress=False, **kw)
     else:
         trained(job["method"], zoo, job["preset"], seed=job["seed"], progress=False, **job.get("kwargs", {}))
 
@@ -177,9 +180,15 @@ def task_generator(task_zoo, preset, *, condition: str = "code", seed: int = 0,
     return gen, info, (~unseen).nonzero().flatten(), unseen.nonzero().flatten()
 
 
-def task_generator_kwargs(task_zoo, preset, *, condition: str = "code", seed: int = 0) -> dict:
-    """`trained`'s arguments for `task_generator` ("zoo": the seen tasks, with their conditions)."""
+def task_generator_kwargs(task_zoo, preset, *, condition: str = "code", seed: int = 0,
+                          conditions: torch.Tensor | None = None) -> dict:
+    """`trained`'s arguments for `task_generator` ("zoo": the seen tasks, with their conditions; `conditions`: the
+    seen tasks' vectors, made already)."""
     unseen = torch.tensor([c["unseen"] for c in task_zoo.manifest["checkpoints"]])
+    if conditions is not None:
+        return {**task_generator_kwargs(task_zoo, preset), "code_dim": conditions.shape[1],
+                "zoo": task_zoo.subset((~unseen).nonzero().flatten()).with_conditions(conditions, f"minilm {condition}")
+                if condition != "code" else task_zoo.subset((~unseen).nonzero().flatten())}
     zoo = task_zoo if condition == "code" else task_zoo.with_conditions(task_conditions(task_zoo, condition, seed=seed),
                                                                         f"minilm {condition}")
     return {"zoo": zoo.subset((~unseen).nonzero().flatten()), "batch_size": preset.task_batch,

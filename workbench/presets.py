@@ -29,7 +29,8 @@ class Preset(Config):
     many_seeds: int = 100        # notebook 10: the seeds zoo on which novelty means something (issue 19)
     seed_counts: tuple[int, ...] = (10, 30, 100)   # notebook 10: training seeds of the "more training models" rows
     new_networks: dict = field(default_factory=dict)   # notebook 10: {"zoos": ["seeds", "many_seeds"], "variants":
-                                                       # the audit's generator rows (default: all)}
+                                                       # the audit's generator rows (default: all), "mlp_seeds":
+                                                       # {"hidden": [...]}: also a many_seeds MLP zoo}
     n_tasks: int | None = None   # binary tasks (None: all 1,022)
     n_unseen: int = 20           # held-out task codes (RPG: 20)
     head_epochs: int = 10
@@ -207,7 +208,8 @@ PRESETS: dict[str, Preset] = {
                     "for a few steps and write near-chance nets. For real nets use the small preset.",
                     dataset_kwargs={"max_train": 500, "max_test": 200}, zoo_nets=("cnn_s", "mlp"),
                     epochs=2, n_checkpoints=5, n_seeds=3, many_seeds=6, seed_counts=(3, 6),
-                    new_networks={"zoos": ["many_seeds"], "variants": ["rpg", "flow", "flow (raw weights)"]}, n_tasks=24,
+                    new_networks={"zoos": ["many_seeds"], "variants": ["rpg", "flow", "flow (raw weights)"],
+                                  "mlp_seeds": {"hidden": [8]}}, n_tasks=24,
                     n_unseen=4, head_epochs=2, n_eval=4, audit_n=6, audit_memory=False,
                     leaderboard_zoos=(("last_epoch", "cnn_s"), ("seeds", "cnn_s")), ablation_steps=10, task_steps=20,
                     task_batch=8, sampler_steps=(5, 60), net_kwargs={"mlp": {"hidden": [8]}},
@@ -215,7 +217,8 @@ PRESETS: dict[str, Preset] = {
     # MLP 784-256-10: 203,530 params (each method's sizes for it: its module's `sizes["small"]`)
     "small": Preset(name="small", scale="small", purpose="CPU minutes on real offline data (mnist5k): generators "
                     "trained to the reports' settings, trained once and cached.",
-                    net_kwargs={"mlp": {"hidden": [256]}}, collection=SMALL_COLLECTION),
+                    net_kwargs={"mlp": {"hidden": [256]}}, collection=SMALL_COLLECTION,
+                    new_networks={"mlp_seeds": {"hidden": [32, 32]}}),   # DeepWeightFlow's MLP: 26,506 values
     # CIFAR-10 binary release under $WORKBENCH_DATA/cifar10; RPG's CNN-s/CNN-m protocol (SGD 1e-2, 50 epochs, 50 ckpts).
     "paper": Preset(name="paper", scale="paper", purpose="the papers' settings (CIFAR-10 on disk, GPU hours).",
                     dataset="cifar10", zoo_nets=("cnn_s", "cnn_m", "resnet"), epochs=50,
