@@ -217,8 +217,10 @@ PRESETS: dict[str, Preset] = {
     # MLP 784-256-10: 203,530 params (each method's sizes for it: its module's `sizes["small"]`)
     "small": Preset(name="small", scale="small", purpose="CPU minutes on real offline data (mnist5k): generators "
                     "trained to the reports' settings, trained once and cached.",
-                    net_kwargs={"mlp": {"hidden": [256]}}, collection=SMALL_COLLECTION,
-                    new_networks={"mlp_seeds": {"hidden": [32, 32]}}),   # DeepWeightFlow's MLP: 26,506 values
+                    net_kwargs={"mlp": {"hidden": [256]}}, collection=SMALL_COLLECTION),
+    # notebook 10 can add DeepWeightFlow's zoo, 100 MLPs 784-32-32-10 (26,506 values): new_networks={"mlp_seeds":
+    # {"hidden": [32, 32]}}. Not in small: its zoo collects in ~2 min, but the flow's 512-wide MLP over 26,506 values
+    # took ~0.7 s a step on one thread (1,500 steps: ~17 min per flow, two flows), and the run at 427cfeb was stopped
     # CIFAR-10 binary release under $WORKBENCH_DATA/cifar10; RPG's CNN-s/CNN-m protocol (SGD 1e-2, 50 epochs, 50 ckpts).
     "paper": Preset(name="paper", scale="paper", purpose="the papers' settings (CIFAR-10 on disk, GPU hours).",
                     dataset="cifar10", zoo_nets=("cnn_s", "cnn_m", "resnet"), epochs=50,
