@@ -200,6 +200,8 @@ def test_10_new_networks_reports_the_audit_raw_and_aligned_and_the_issue_targets
     assert {r["zoo"] for r in t["audit"]} == {f"cnn_s {smoke.many_seeds} seeds", f"mlp 784-8-10 {smoke.many_seeds} seeds"}
     rows = {r["method"]: r for r in t["audit"]}
     assert set(smoke.new_networks["variants"]) <= set(rows) and "nearest-checkpoint retrieval" in rows
+    on_mlp = {r["method"] for r in t["audit"] if r["zoo"].startswith("mlp") and r["kind"] == "generator"}
+    assert on_mlp == set(smoke.new_networks["mlp_variants"])          # the MLP zoo's own rows
     for r in rows.values():
         assert r["dist_nearest_aligned"] <= r["dist_nearest"] + 1e-9 and 0 <= r["max_iou"] <= 1
     assert rows["nearest-checkpoint retrieval"]["dist_nearest_aligned"] == 0

@@ -30,7 +30,9 @@ class Preset(Config):
     seed_counts: tuple[int, ...] = (10, 30, 100)   # notebook 10: training seeds of the "more training models" rows
     new_networks: dict = field(default_factory=dict)   # notebook 10: {"zoos": ["seeds", "many_seeds"], "variants":
                                                        # the audit's generator rows (default: all), "mlp_seeds":
-                                                       # {"hidden": [...]}: also a many_seeds MLP zoo}
+                                                       # {"hidden": [...]}: also a many_seeds MLP zoo, "mlp_variants":
+                                                       # its rows (default: variants), "mlp_methods": {method: config
+                                                       # overrides} on it}
     n_tasks: int | None = None   # binary tasks (None: all 1,022)
     n_unseen: int = 20           # held-out task codes (RPG: 20)
     head_epochs: int = 10
@@ -209,18 +211,22 @@ PRESETS: dict[str, Preset] = {
                     dataset_kwargs={"max_train": 500, "max_test": 200}, zoo_nets=("cnn_s", "mlp"),
                     epochs=2, n_checkpoints=5, n_seeds=3, many_seeds=6, seed_counts=(3, 6),
                     new_networks={"zoos": ["many_seeds"], "variants": ["rpg", "flow", "flow (raw weights)"],
-                                  "mlp_seeds": {"hidden": [8]}}, n_tasks=24,
+                                  "mlp_seeds": {"hidden": [8]}, "mlp_variants": ["flow", "flow (raw weights)"],
+                                  "mlp_methods": {"flow": {"hidden": 16}}}, n_tasks=24,
                     n_unseen=4, head_epochs=2, n_eval=4, audit_n=6, audit_memory=False,
                     leaderboard_zoos=(("last_epoch", "cnn_s"), ("seeds", "cnn_s")), ablation_steps=10, task_steps=20,
                     task_batch=8, sampler_steps=(5, 60), net_kwargs={"mlp": {"hidden": [8]}},
                     collection=SMOKE_COLLECTION, lora=SMOKE_LORA),
     # MLP 784-256-10: 203,530 params (each method's sizes for it: its module's `sizes["small"]`)
+    # notebook 10's MLP zoo is DeepWeightFlow's, 100 MLPs 784-32-32-10 (26,506 values; ~2 min to collect), audited with
+    # p-diff and the two flows only: RPG took 0.5 s a step and 4.4 s a net on it (800 steps + 4 sets of 100: ~30 min);
+    # the flow's MLP is 256 wide there: 0.15 s a step on one thread (512 wide: 0.36 s; the run at 427cfeb was stopped)
     "small": Preset(name="small", scale="small", purpose="CPU minutes on real offline data (mnist5k): generators "
                     "trained to the reports' settings, trained once and cached.",
+                    new_networks={"mlp_seeds": {"hidden": [32, 32]},
+                                  "mlp_variants": ["pdiff", "flow", "flow (raw weights)"],
+                                  "mlp_methods": {"flow": {"hidden": 256}}},
                     net_kwargs={"mlp": {"hidden": [256]}}, collection=SMALL_COLLECTION),
-    # notebook 10 can add DeepWeightFlow's zoo, 100 MLPs 784-32-32-10 (26,506 values): new_networks={"mlp_seeds":
-    # {"hidden": [32, 32]}}. Not in small: its zoo collects in ~2 min, but the flow's 512-wide MLP over 26,506 values
-    # took ~0.7 s a step on one thread (1,500 steps: ~17 min per flow, two flows), and the run at 427cfeb was stopped
     # CIFAR-10 binary release under $WORKBENCH_DATA/cifar10; RPG's CNN-s/CNN-m protocol (SGD 1e-2, 50 epochs, 50 ckpts).
     "paper": Preset(name="paper", scale="paper", purpose="the papers' settings (CIFAR-10 on disk, GPU hours).",
                     dataset="cifar10", zoo_nets=("cnn_s", "cnn_m", "resnet"), epochs=50,
