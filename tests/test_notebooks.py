@@ -197,6 +197,7 @@ def test_10_new_networks_reports_the_audit_raw_and_aligned_and_the_issue_targets
         assert r["max_abs_logit_diff"] <= 1e-5 and r["nets"] == smoke.many_seeds
         assert r["max_abs_logit_diff_f64"] <= 1e-9        # the permutation itself is exact: only float32 rounding
         assert r["dist_nearest_aligned"] <= r["dist_nearest_raw"] + 1e-9     # alignment never moves nets apart
+        assert 0 <= r["midpoint_ratio_raw"] and 0 <= r["midpoint_ratio_aligned"]
     assert {r["zoo"] for r in t["audit"]} == {f"cnn_s {smoke.many_seeds} seeds", f"mlp 784-8-10 {smoke.many_seeds} seeds"}
     rows = {r["method"]: r for r in t["audit"]}
     assert set(smoke.new_networks["variants"]) <= set(rows) and "nearest-checkpoint retrieval" in rows
@@ -206,6 +207,7 @@ def test_10_new_networks_reports_the_audit_raw_and_aligned_and_the_issue_targets
         assert r["dist_nearest_aligned"] <= r["dist_nearest"] + 1e-9 and 0 <= r["max_iou"] <= 1
     assert rows["nearest-checkpoint retrieval"]["dist_nearest_aligned"] == 0
     assert [m["training seeds"] for m in t["more_training_models"]] == list(smoke.seed_counts)
+    assert [d["steps"] for d in t["flow_steps_dial"]] == smoke.new_networks["mlp_flow_steps"]
     assert {x["target"].split(" ")[0] for x in t["targets"]} >= {"mean", "min", "flow"}
     assert all(isinstance(x["met"], bool) for x in t["targets"])
     assert len(t["claims"]) == 3 and all(isinstance(c["reproduced"], bool) for c in t["claims"])

@@ -32,7 +32,7 @@ class Preset(Config):
                                                        # the audit's generator rows (default: all), "mlp_seeds":
                                                        # {"hidden": [...]}: also a many_seeds MLP zoo, "mlp_variants":
                                                        # its rows (default: variants), "mlp_methods": {method: config
-                                                       # overrides} on it}
+                                                       # overrides} on it, "mlp_flow_steps": the flow's steps dial there}
     n_tasks: int | None = None   # binary tasks (None: all 1,022)
     n_unseen: int = 20           # held-out task codes (RPG: 20)
     head_epochs: int = 10
@@ -212,7 +212,7 @@ PRESETS: dict[str, Preset] = {
                     epochs=2, n_checkpoints=5, n_seeds=3, many_seeds=6, seed_counts=(3, 6),
                     new_networks={"zoos": ["many_seeds"], "variants": ["rpg", "flow", "flow (raw weights)"],
                                   "mlp_seeds": {"hidden": [8]}, "mlp_variants": ["flow", "flow (raw weights)"],
-                                  "mlp_methods": {"flow": {"hidden": 16}}}, n_tasks=24,
+                                  "mlp_methods": {"flow": {"hidden": 16}}, "mlp_flow_steps": [10, 20]}, n_tasks=24,
                     n_unseen=4, head_epochs=2, n_eval=4, audit_n=6, audit_memory=False,
                     leaderboard_zoos=(("last_epoch", "cnn_s"), ("seeds", "cnn_s")), ablation_steps=10, task_steps=20,
                     task_batch=8, sampler_steps=(5, 60), net_kwargs={"mlp": {"hidden": [8]}},
@@ -225,7 +225,7 @@ PRESETS: dict[str, Preset] = {
                     "trained to the reports' settings, trained once and cached.",
                     new_networks={"mlp_seeds": {"hidden": [32, 32]},
                                   "mlp_variants": ["pdiff", "flow", "flow (raw weights)"],
-                                  "mlp_methods": {"flow": {"hidden": 256}}},
+                                  "mlp_methods": {"flow": {"hidden": 256}}, "mlp_flow_steps": [700, 1000, 1500]},
                     net_kwargs={"mlp": {"hidden": [256]}}, collection=SMALL_COLLECTION),
     # CIFAR-10 binary release under $WORKBENCH_DATA/cifar10; RPG's CNN-s/CNN-m protocol (SGD 1e-2, 50 epochs, 50 ckpts).
     "paper": Preset(name="paper", scale="paper", purpose="the papers' settings (CIFAR-10 on disk, GPU hours).",
