@@ -195,3 +195,15 @@ def test_a_task_job_given_its_condition_vectors_names_the_same_run(task_zoo):
         b = experiments.task_generator_kwargs(task_zoo, preset, condition=cond, conditions=a["zoo"].conditions)
         za, zb = a.pop("zoo"), b.pop("zoo")
         assert za.fingerprint() == zb.fingerprint() and za.label == zb.label and a == b and len(za) < len(task_zoo)
+
+
+def test_new_network_variants_take_the_presets_rows_and_the_mlp_zoos_overrides():
+    from workbench import experiments, presets
+
+    smoke = presets.get("smoke")
+    rows = experiments.new_network_variants(smoke)
+    assert list(rows) == smoke.new_networks["variants"] and rows["flow (raw weights)"] == ("flow", False, {"align": False})
+    mlp = experiments.new_network_variants(smoke, mlp=True)
+    assert list(mlp) == smoke.new_networks["mlp_variants"]
+    assert mlp["flow (raw weights)"] == ("flow", False, {"hidden": 16, "align": False})
+    assert list(experiments.new_network_variants(presets.get("small"))) == list(experiments.NEW_NETWORK_VARIANTS)

@@ -35,6 +35,25 @@ def training_target(method_name: str, zoo):
     return zoo
 
 
+# notebook 10's audit rows: label -> (method, trained on the canonical zoo, `trained`'s overrides)
+NEW_NETWORK_VARIANTS = {"rpg": ("rpg", False, {}), "rpg (no permutation state)": ("rpg", False, {"permutation_state": False}),
+                        "rpg (canonical zoo)": ("rpg", True, {}), "pdiff": ("pdiff", False, {}),
+                        "pdiff (canonical zoo)": ("pdiff", True, {}), "flow": ("flow", False, {}),
+                        "flow (raw weights)": ("flow", False, {"align": False})}
+
+
+def new_network_variants(preset, *, mlp: bool = False) -> dict[str, tuple[str, bool, dict]]:
+    """Notebook 10's generator rows on a zoo: preset.new_networks["variants"] (default: all); on its MLP zoo
+    "mlp_variants" (default: the same), with "mlp_methods"' per-method config overrides merged in."""
+    spec = preset.new_networks
+    keep = spec.get("variants", NEW_NETWORK_VARIANTS)
+    extra = {}
+    if mlp:
+        keep, extra = spec.get("mlp_variants", keep), spec.get("mlp_methods", {})
+    return {label: (m, on_canon, {**extra.get(m, {}), **kw})
+            for label, (m, on_canon, kw) in NEW_NETWORK_VARIANTS.items() if label in keep}
+
+
 def build(method_name: str, zoo, preset, overrides: dict | None = None, seed: int = 0) -> Generator:
     """Any registered method, built for `zoo` with the preset's settings (workbench.generators.method)."""
     return method_class(method_name).from_preset(zoo, preset, seed=seed, **(overrides or {}))
