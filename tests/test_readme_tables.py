@@ -27,3 +27,25 @@ def test_a_hand_typed_number_is_caught_and_the_block_rewritten(tmp_path):
         readme.render("nb", "t", "zoo, accuracy", reports=tmp_path)
     with pytest.raises(FileNotFoundError, match="reproduce"):
         readme.render("missing", "t", reports=tmp_path)
+
+
+def test_the_readmes_tables_come_from_one_full_reproduction():
+    """Every block's report was written by the last `make reproduce` (reports/reproduce.json): one run, one commit."""
+    text = (io.ROOT / "README.md").read_text()
+    run = json.loads((io.ROOT / "reports" / "reproduce.json").read_text())
+    ran = {t["notebook"] for t in run["notebooks"] if t["status"] == "ok"}
+    shown = {m["report"] for m in readme.BLOCK.finditer(text)} - {"reproduce"}
+    assert shown <= ran, f"blocks show reports the last reproduction did not write: {sorted(shown - ran)}"
+    env = run["environment"]
+    assert not env["git_dirty"] and readme.commits(text) == {env["git_commit"][:10]}
+
+
+def test_the_reproduction_time_table_renders_as_a_block(tmp_path):
+    run = {"preset": "small", "seconds": 30.0, "environment": {"git_commit": "0123456789abc", "cpu": "a CPU"},
+           "notebooks": [{"notebook": "00_zoos", "status": "ok", "seconds": 30.0, "zoos_collected": 2,
+                          "generators_trained": 0}]}
+    (tmp_path / "reproduce.json").write_text(json.dumps(run))
+    text = "<!-- report reproduce notebooks: notebook, seconds, zoos_collected -->\n<!-- /report -->\n"
+    filled = readme.fill(text, reports=tmp_path)
+    assert "| 00_zoos | 30.00 | 2 |" in filled, filled
+    assert readme.commits(filled, reports=tmp_path) == {"0123456789"}

@@ -5,7 +5,8 @@
     <!-- /report -->
 
 holds table `verdict` of reports/05_igpg_main.json, those columns in that order (all of them when none are named);
-`where col=a|b; col2=c` keeps the rows whose values are among those given. `python -m workbench.readme` rewrites
+`where col=a|b; col2=c` keeps the rows whose values are among those given. `reproduce` names reports/reproduce.json,
+the run of `python -m workbench.reproduce`: its one table, `notebooks`, is the seconds and cache misses per notebook. `python -m workbench.readme` rewrites
 every block from the reports; `python -m workbench.readme --check` (and tests/test_readme_tables.py) fails when a
 block differs from its report, so a number in these tables is always one a report of the named commit holds.
 """
@@ -29,7 +30,10 @@ def _report(name: str, reports: Path) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such report; run `python -m workbench.reproduce --preset small "
                                 f"notebooks/{name}.ipynb` to write it")
-    return json.loads(path.read_text())
+    rep = json.loads(path.read_text())
+    if "tables" not in rep and "notebooks" in rep:     # reports/reproduce.json: the run's time table
+        rep["tables"] = {"notebooks": rep["notebooks"]}
+    return rep
 
 
 def _matches(row: dict, where: str | None) -> bool:
@@ -72,6 +76,15 @@ def stale(text: str, *, reports: Path | None = None) -> list[str]:
             if m["body"] != render(m["report"], m["table"], m["cols"], m["where"], reports=reports)]
 
 
+def commits(text: str, *, reports: Path | None = None) -> set[str]:
+    """The commits (a dirty tree marked) of the reports the README's blocks show: one after one full reproduction."""
+    out = set()
+    for m in BLOCK.finditer(text):
+        env = _report(m["report"], reports or io.ROOT / "reports").get("environment", {})
+        out.add((env.get("git_commit") or "unknown")[:10] + (" (dirty)" if env.get("git_dirty") else ""))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m workbench.readme", description=__doc__.split("\n\n")[0])
     p.add_argument("--check", action="store_true", help="only report blocks that differ from their reports")
@@ -82,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.check:
         bad = stale(text)
         print("\n".join(f"stale: {b}" for b in bad) or f"{len(BLOCK.findall(text))} report blocks up to date")
+        print(f"their reports' commits: {', '.join(sorted(commits(text)))}")
         return 1 if bad else 0
     new = fill(text)
     io.atomic_write_text(path, new)
