@@ -6,7 +6,8 @@
 
 holds table `verdict` of reports/05_igpg_main.json, those columns in that order (all of them when none are named);
 `where col=a|b; col2=c` keeps the rows whose values are among those given. `reproduce` names reports/reproduce.json,
-the run of `python -m workbench.reproduce`: its one table, `notebooks`, is the seconds and cache misses per notebook. `python -m workbench.readme` rewrites
+the run of `python -m workbench.reproduce`: its one table, `notebooks`, is the seconds and cache misses per notebook.
+`python -m workbench.readme` rewrites
 every block from the reports; `python -m workbench.readme --check` (and tests/test_readme_tables.py) fails when a
 block differs from its report, so a number in these tables is always one a report of the named commit holds.
 """
@@ -36,6 +37,11 @@ def _report(name: str, reports: Path) -> dict:
     return rep
 
 
+def _commit(env: dict) -> str:
+    """A report's commit as blocks name it: 10 hex digits, a dirty tree marked."""
+    return (env.get("git_commit") or "unknown")[:10] + (" (dirty)" if env.get("git_dirty") else "")
+
+
 def _matches(row: dict, where: str | None) -> bool:
     for cond in filter(None, (c.strip() for c in (where or "").split(";"))):
         col, _, values = cond.partition("=")
@@ -56,7 +62,7 @@ def render(report: str, table: str, cols: str | None = None, where: str | None =
     if missing:
         raise KeyError(f"table {report}/{table} has no columns {missing}")
     env = rep.get("environment", {})
-    commit = (env.get("git_commit") or "unknown")[:10] + (" (dirty)" if env.get("git_dirty") else "")
+    commit = _commit(env)
     source = (f"_From `reports/{report}.json` ({table}): preset `{rep.get('preset')}`, commit {commit}, "
               f"{rep.get('seconds')} s, {env.get('cpu', '?')}._\n")
     return markdown_table([{c: r.get(c) for c in names} for r in rows]) + "\n" + source
@@ -78,11 +84,8 @@ def stale(text: str, *, reports: Path | None = None) -> list[str]:
 
 def commits(text: str, *, reports: Path | None = None) -> set[str]:
     """The commits (a dirty tree marked) of the reports the README's blocks show: one after one full reproduction."""
-    out = set()
-    for m in BLOCK.finditer(text):
-        env = _report(m["report"], reports or io.ROOT / "reports").get("environment", {})
-        out.add((env.get("git_commit") or "unknown")[:10] + (" (dirty)" if env.get("git_dirty") else ""))
-    return out
+    return {_commit(_report(m["report"], reports or io.ROOT / "reports").get("environment", {}))
+            for m in BLOCK.finditer(text)}
 
 
 def main(argv: list[str] | None = None) -> int:
