@@ -112,10 +112,12 @@ def test_a_zoo_whose_data_is_gone_names_the_real_registry():
         load_dataset("bc4")
 
 
-def test_preset_zoo_takes_your_dataset_with_the_presets_sizes(tabular):
+def test_preset_zoo_takes_your_dataset_with_the_presets_sizes(tabular, tmp_path, monkeypatch):
     preset = presets.get("smoke")
     ds = from_tensors("cancer", *tabular)
+    monkeypatch.setenv("WORKBENCH_CACHE_LOG", str(tmp_path / "used.log"))     # reproduce's record of what was reused
     zoo = preset.zoo("last_epoch", "mlp", data=ds)
+    assert (tmp_path / "used.log").read_text().splitlines() == [str(zoo.path.resolve())]
     r = zoo.manifest["recipe"]
     assert (r["epochs"], r["n_checkpoints"], r["batch_size"], r["dataset"]) == (preset.epochs, preset.n_checkpoints,
                                                                                  preset.batch_size, "cancer")

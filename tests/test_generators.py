@@ -152,10 +152,12 @@ def test_trained_generators_are_cached_and_a_half_saved_run_is_finished(zoo, tmp
     from workbench import experiments
 
     monkeypatch.setenv("WORKBENCH_ZOOS", str(tmp_path))
+    monkeypatch.setenv("WORKBENCH_CACHE_LOG", str(tmp_path / "used.log"))     # reproduce's record of what was reused
     preset = presets.get("smoke")
     gen, info = experiments.trained("rpg", zoo, preset, train={"steps": 4}, progress=False, **TINY)
     again, info2 = experiments.trained("rpg", zoo, preset, train={"steps": 4}, progress=False, **TINY)
     assert not info["cached"] and info2["cached"] and info2["steps"] == 4
+    assert (tmp_path / "used.log").read_text().splitlines() == [str(Path(info["path"]).parent.resolve())] * 2
     assert torch.equal(gen.generate(2, seed=3, steps=5), again.generate(2, seed=3, steps=5))
     (Path(info["path"]).parent / "info.json").unlink()        # killed after saving the weights, before info.json
     redo, info3 = experiments.trained("rpg", zoo, preset, train={"steps": 4}, progress=False, **TINY)

@@ -41,11 +41,12 @@ def test_the_readmes_tables_come_from_one_full_reproduction():
 
 
 def test_the_reproduction_time_table_renders_as_a_block(tmp_path):
-    run = {"preset": "small", "seconds": 30.0, "environment": {"git_commit": "0123456789abc", "cpu": "a CPU"},
+    run = {"preset": "small", "seconds": 30.0, "cold_estimate_s": 95.5,
+           "environment": {"git_commit": "0123456789abc", "cpu": "a CPU"},
            "notebooks": [{"notebook": "00_zoos", "status": "ok", "seconds": 30.0, "zoos_collected": 2,
                           "generators_trained": 0}]}
     (tmp_path / "reproduce.json").write_text(json.dumps(run))
     text = "<!-- report reproduce notebooks: notebook, seconds, zoos_collected -->\n<!-- /report -->\n"
     filled = readme.fill(text, reports=tmp_path)
-    assert "| 00_zoos | 30.00 | 2 |" in filled, filled
+    assert "| 00_zoos | 30.00 | 2 |" in filled and "30.0 s (with empty caches about 95.5 s)" in filled, filled
     assert readme.commits(filled, reports=tmp_path) == {"0123456789"}

@@ -1,4 +1,5 @@
 import json
+import os
 
 import matplotlib.pyplot as plt
 import nbformat
@@ -97,6 +98,31 @@ def test_reproduce_counts_a_collections_nested_zoos_and_generator_runs(tmp_path,
     made = reproduce._cached("smoke")
     assert made == {"cnn_s-mnist5k", "collection-ab-code12/mnist5k-cnn_s", "collection-ab-code12/digits28-cnn_s",
                     "generators/rpg-1"}
+
+
+def test_reproduce_counts_what_each_notebook_reused_and_what_making_it_had_cost(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_ZOOS", str(tmp_path / "z"))
+    monkeypatch.setenv("WORKBENCH_REPORTS", str(tmp_path / "r"))
+    root = tmp_path / "z" / "smoke"
+    for d, name, rec in (("zoo-a", "manifest.json", {"collect_seconds": 30.0}),
+                         ("collection-ab-code1/mnist5k-cnn_s", "manifest.json", {"collect_seconds": 5.0}),
+                         ("collection-ab-code1/mnist5k-cnn_s.canonical-0", "manifest.json", {"collect_seconds": 5.0}),
+                         ("generators/rpg-1", "info.json", {"seconds": 100.0})):
+        (root / d).mkdir(parents=True)
+        (root / d / name).write_text(json.dumps(rec))
+    use = ("from workbench import io\n"
+           + "".join(f"io.note_cache_use({str(root / d)!r})\n" for d in ("zoo-a", "collection-ab-code1", "generators/rpg-1")))
+    _nb(tmp_path / "a_uses.ipynb", use)
+    _nb(tmp_path / "b_uses_again.ipynb", use)
+    _nb(tmp_path / "c_uses_nothing.ipynb", "x = 1")
+    assert set(reproduce.run(reproduce.notebooks(folder=tmp_path), "smoke", out_dir=tmp_path / "exec").values()) == {"ok"}
+    timing = json.loads((tmp_path / "r" / "reproduce.json").read_text())
+    a, b, c = timing["notebooks"]
+    assert (a["zoos_reused"], a["generators_reused"], a["reused_work_s"]) == (2, 1, 135.0)   # the aligned copy: derived
+    assert (b["zoos_reused"], b["generators_reused"], b["reused_work_s"]) == (2, 1, 0.0)     # paid for by a
+    assert (c["zoos_reused"], c["generators_reused"], c["reused_work_s"]) == (0, 0, 0.0)
+    assert timing["cold_estimate_s"] == pytest.approx(timing["seconds"] + 135.0)
+    assert reproduce.io.CACHE_LOG not in os.environ
 
 
 def test_cache_keys_follow_the_code(tmp_path):

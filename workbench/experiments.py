@@ -16,7 +16,7 @@ import torch
 from . import evaluate
 from .generators import Generator, load
 from .generators import method as method_class
-from .io import GENERATOR_CODE, MANIFEST_FILE, atomic_write_text, code_key, zoos_dir
+from .io import GENERATOR_CODE, MANIFEST_FILE, atomic_write_text, code_key, note_cache_use, zoos_dir
 from .train import is_main
 
 
@@ -69,6 +69,7 @@ def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = Non
     gen, zoo, cfg, batch, run = _run(method, zoo, preset, seed=seed, train=train, batch_size=batch_size,
                                      overrides=overrides)
     final = run / "final"
+    note_cache_use(run)
     if (run / "info.json").exists():               # written last: a run killed while saving resumes at its end and saves again
         meta = json.loads((run / "info.json").read_text())
         return load(final), {**meta, "cached": True, "path": str(final), "in_worker": str(run) in TRAINED_IN_WORKERS}

@@ -68,6 +68,18 @@ def code_key(parts=ZOO_CODE, pkg: Path | None = None) -> str:
     return h.hexdigest()[:6]
 
 
+CACHE_LOG = "WORKBENCH_CACHE_LOG"   # a file `python -m workbench.reproduce` points each notebook's kernel at
+
+
+def note_cache_use(path: Path) -> None:
+    """Append the cache folder `path` (a zoo, a collection or a generator run) that this process used, made or
+    reloaded, to $WORKBENCH_CACHE_LOG when it is set: reproduce's time table counts the reused ones from it."""
+    log = os.environ.get(CACHE_LOG)
+    if log:
+        with open(log, "a") as f:           # one short line per use: appends from one kernel do not interleave
+            f.write(str(Path(path).resolve()) + "\n")
+
+
 def atomic_write(path: Path, write) -> None:
     """Call write(tmp_path), fsync, then rename onto `path`: readers see the old file or the new one, never half."""
     path = Path(path)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Config, check
-from .io import ZOO_CODE, code_key, zoos_dir
+from .io import ZOO_CODE, code_key, note_cache_use, zoos_dir
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,10 @@ class Preset(Config):
         from .recipes import collect
 
         recipe, overrides = self._named(recipe, overrides)
-        return collect(self.zoo_recipe(recipe, net, **overrides), self.zoo_dir(recipe, net, data, **overrides), data=data)
+        folder = self.zoo_dir(recipe, net, data, **overrides)
+        zoo = collect(self.zoo_recipe(recipe, net, **overrides), folder, data=data)
+        note_cache_use(folder)
+        return zoo
 
     def _named(self, recipe: str, overrides: dict) -> tuple[str, dict]:
         """"many_seeds" is the seeds recipe with many_seeds checkpoints (notebook 10's zoo, the leaderboard's)."""
@@ -128,7 +131,9 @@ class Preset(Config):
         """Collect (or resume, or load) this preset's collection under $WORKBENCH_ZOOS/<preset>/."""
         from .collection import collect_collection
 
-        return collect_collection(self.collection_spec(**overrides), self.collection_dir(**overrides), progress=progress)
+        col = collect_collection(self.collection_spec(**overrides), self.collection_dir(**overrides), progress=progress)
+        note_cache_use(self.collection_dir(**overrides))
+        return col
 
     def sizes(self, method: str) -> dict:
         """The sizes a registered `method` takes under this preset (its module's, at this scale, with `methods`)."""

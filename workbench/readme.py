@@ -63,8 +63,9 @@ def render(report: str, table: str, cols: str | None = None, where: str | None =
         raise KeyError(f"table {report}/{table} has no columns {missing}")
     env = rep.get("environment", {})
     commit = _commit(env)
+    cold = f" (with empty caches about {rep['cold_estimate_s']} s)" if "cold_estimate_s" in rep else ""
     source = (f"_From `reports/{report}.json` ({table}): preset `{rep.get('preset')}`, commit {commit}, "
-              f"{rep.get('seconds')} s, {env.get('cpu', '?')}._\n")
+              f"{rep.get('seconds')} s{cold}, {env.get('cpu', '?')}._\n")
     return markdown_table([{c: r.get(c) for c in names} for r in rows]) + "\n" + source
 
 

@@ -3,8 +3,8 @@
 Executed copies go to reports/executed/; each notebook writes its own reports/<name>.{json,md} and figures, only
 when it reaches its last cell, so a notebook that fails leaves the earlier good reports in place. Failures are
 listed by name and make the exit status non-zero. At the end a table of seconds per notebook is printed and written
-to reports/reproduce.json, with the zoos and generator runs each notebook had to make (the rest came from the caches),
-the commit and the CPU.
+to reports/reproduce.json, with the zoos and generator runs each notebook had to make, those it reused from the caches
+(and the seconds their making had cost: a cold run's estimate adds them back), the commit and the CPU.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -90,9 +91,13 @@ def run(paths: list[Path], preset: str, *, out_dir: Path | None = None, kernel: 
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TQDM_MININTERVAL", "5")
-    results, timing = {}, []
+    results, timing, paid = {}, [], set()    # paid: cache entries an earlier notebook of this run made or used
     for nb in paths:
         before = _cached(preset)
+        fd, log = tempfile.mkstemp(prefix=f"{nb.stem}-", suffix=".cache.log")
+        os.close(fd)
+        log = Path(log)
+        previous_log, os.environ[io.CACHE_LOG] = os.environ.get(io.CACHE_LOG), str(log)   # the kernel inherits it
         t0 = time.perf_counter()
         print(f"[reproduce] {nb.name} at preset {preset} ...", flush=True)
         try:
@@ -105,11 +110,23 @@ def run(paths: list[Path], preset: str, *, out_dir: Path | None = None, kernel: 
             if type(exc).__name__ == "CellTimeoutError":
                 msg = [f"a cell ran past cell_timeout = {cell_timeout:g} s (timed out): {msg[-1] if msg else ''}"]
             results[nb.stem] = f"FAILED: {type(exc).__name__}: {msg[-1] if msg else ''}"
+        finally:
+            if previous_log is None:
+                del os.environ[io.CACHE_LOG]
+            else:
+                os.environ[io.CACHE_LOG] = previous_log
         seconds = time.perf_counter() - t0
         made = _cached(preset) - before
+        used = _used(log, preset)
+        log.unlink(missing_ok=True)
+        reused = used - made
         timing.append({"notebook": nb.stem, "status": results[nb.stem], "seconds": round(seconds, 1),
                        "zoos_collected": sum(1 for m in made if not m.startswith("generators/")),
-                       "generators_trained": sum(1 for m in made if m.startswith("generators/"))})
+                       "generators_trained": sum(1 for m in made if m.startswith("generators/")),
+                       "zoos_reused": sum(1 for m in reused if not m.startswith("generators/")),
+                       "generators_reused": sum(1 for m in reused if m.startswith("generators/")),
+                       "reused_work_s": round(sum(_recorded_seconds(preset, m) for m in reused - paid), 1)})
+        paid |= used | made
         print(f"[reproduce] {nb.name}: {results[nb.stem]} ({seconds:.0f} s)", flush=True)
     _write_timing(timing, preset)
     return results
@@ -126,6 +143,36 @@ def _cached(preset: str) -> set[str]:
     return {str(p.relative_to(root)) for p in done}
 
 
+def _used(log: Path, preset: str) -> set[str]:
+    """The finished cache entries (named as `_cached` names them) that a notebook's kernel logged using
+    (io.note_cache_use); a collection stands for its zoos."""
+    root = (io.zoos_dir() / preset).resolve()
+    used = set()
+    for line in log.read_text().splitlines() if log.exists() else []:
+        path = Path(line)
+        if not path.is_relative_to(root) or ".canonical-" in path.name:
+            continue
+        if (path / io.MANIFEST_FILE).exists() or (path / "info.json").exists():
+            used.add(str(path.relative_to(root)))
+        elif path.is_dir():
+            used |= {str(m.parent.relative_to(root)) for m in path.glob(f"*/{io.MANIFEST_FILE}")
+                     if ".canonical-" not in m.parent.name}
+    return used
+
+
+def _recorded_seconds(preset: str, entry: str) -> float:
+    """What a cache entry cost when it was made, as it recorded: a generator run's training seconds (info.json;
+    one run trained in a worker beside another counts its own wall clock), a zoo's collect_seconds (a resumed
+    collection records only its last part). 0 where nothing is recorded."""
+    path = io.zoos_dir() / preset / entry
+    try:
+        if entry.startswith("generators/"):
+            return float(io.read_json(path / "info.json").get("seconds") or 0)
+        return float(io.read_json(path / io.MANIFEST_FILE).get("collect_seconds") or 0)
+    except (OSError, ValueError):
+        return 0.0
+
+
 def _write_timing(timing: list[dict], preset: str) -> None:
     import json
 
@@ -133,10 +180,14 @@ def _write_timing(timing: list[dict], preset: str) -> None:
 
     env = environment()
     total = sum(t["seconds"] for t in timing)
+    cold = total + sum(t.get("reused_work_s", 0) for t in timing)
     print(f"[reproduce] preset {preset}, {total:.0f} s in all ({total / 3600:.2f} h) on {env['cpu']}:\n"
-          + markdown_table(timing + [{"notebook": "total", "seconds": round(total, 1)}]), flush=True)
+          + markdown_table(timing + [{"notebook": "total", "seconds": round(total, 1)}])
+          + f"\n[reproduce] with empty caches about {cold:.0f} s ({cold / 3600:.2f} h): this run's seconds plus the "
+          "recorded seconds of the zoos and generators it reused (reused_work_s)", flush=True)
     io.atomic_write_text(io.reports_dir() / "reproduce.json", json.dumps(
-        {"preset": preset, "seconds": round(total, 1), "notebooks": timing, "environment": env}, indent=1))
+        {"preset": preset, "seconds": round(total, 1), "cold_estimate_s": round(cold, 1), "notebooks": timing,
+         "environment": env}, indent=1))
 
 
 def main(argv: list[str] | None = None) -> int:
