@@ -131,8 +131,9 @@ class Preset(Config):
         """Collect (or resume, or load) this preset's collection under $WORKBENCH_ZOOS/<preset>/."""
         from .collection import collect_collection
 
-        col = collect_collection(self.collection_spec(**overrides), self.collection_dir(**overrides), progress=progress)
-        note_cache_use(self.collection_dir(**overrides))
+        folder = self.collection_dir(**overrides)
+        col = collect_collection(self.collection_spec(**overrides), folder, progress=progress)
+        note_cache_use(folder)
         return col
 
     def sizes(self, method: str) -> dict:

@@ -6,7 +6,7 @@
 
 holds table `verdict` of reports/05_igpg_main.json, those columns in that order (all of them when none are named);
 `where col=a|b; col2=c` keeps the rows whose values are among those given. `reproduce` names reports/reproduce.json,
-the run of `python -m workbench.reproduce`: its one table, `notebooks`, is the seconds and cache misses per notebook.
+the run of `python -m workbench.reproduce`: its one table, `notebooks`, is the seconds, cache misses and reuses per notebook.
 `python -m workbench.readme` rewrites
 every block from the reports; `python -m workbench.readme --check` (and tests/test_readme_tables.py) fails when a
 block differs from its report, so a number in these tables is always one a report of the named commit holds.

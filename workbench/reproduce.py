@@ -116,8 +116,8 @@ def run(paths: list[Path], preset: str, *, out_dir: Path | None = None, kernel: 
             else:
                 os.environ[io.CACHE_LOG] = previous_log
         seconds = time.perf_counter() - t0
-        made = _cached(preset) - before
-        used = _used(log, preset)
+        after = _cached(preset)
+        made, used = after - before, _used(log, preset, after)
         log.unlink(missing_ok=True)
         reused = used - made
         timing.append({"notebook": nb.stem, "status": results[nb.stem], "seconds": round(seconds, 1),
@@ -143,21 +143,13 @@ def _cached(preset: str) -> set[str]:
     return {str(p.relative_to(root)) for p in done}
 
 
-def _used(log: Path, preset: str) -> set[str]:
-    """The finished cache entries (named as `_cached` names them) that a notebook's kernel logged using
-    (io.note_cache_use); a collection stands for its zoos."""
+def _used(log: Path, preset: str, entries: set[str]) -> set[str]:
+    """The finished cache entries (of `entries`, as `_cached` names them) that a notebook's kernel logged using
+    (io.note_cache_use); a logged collection stands for the zoos inside it."""
     root = (io.zoos_dir() / preset).resolve()
-    used = set()
-    for line in log.read_text().splitlines() if log.exists() else []:
-        path = Path(line)
-        if not path.is_relative_to(root) or ".canonical-" in path.name:
-            continue
-        if (path / io.MANIFEST_FILE).exists() or (path / "info.json").exists():
-            used.add(str(path.relative_to(root)))
-        elif path.is_dir():
-            used |= {str(m.parent.relative_to(root)) for m in path.glob(f"*/{io.MANIFEST_FILE}")
-                     if ".canonical-" not in m.parent.name}
-    return used
+    logged = {str(Path(p).relative_to(root)) for p in (log.read_text().splitlines() if log.exists() else [])
+              if Path(p).is_relative_to(root)}
+    return {e for e in entries if e in logged or e.split("/")[0] in logged}
 
 
 def _recorded_seconds(preset: str, entry: str) -> float:
