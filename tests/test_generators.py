@@ -166,9 +166,11 @@ def test_trained_generators_are_cached_and_a_half_saved_run_is_finished(zoo, tmp
 
 
 def test_generators_trained_side_by_side_in_workers_are_the_runs_of_one_thread_here(zoo, tmp_path, monkeypatch):
-    """train_in_workers trains what the cache lacks in spawned one-thread processes; `trained` then reloads those
-    runs (and says so), and they equal the same run trained here with one thread. Small work stays here."""
+    """train_in_workers trains what the cache lacks in spawned one-thread processes (a run named twice: once);
+    `trained` then reloads those runs (and says so), and they equal the same run trained here, where `trained` too
+    trains with one thread (workers.TRAIN_THREADS) whatever this process has, and gives its threads back."""
     from workbench import experiments
+    from workbench.generators.rpg import RPG
 
     monkeypatch.setenv("WORKBENCH_ZOOS", str(tmp_path / "par"))
     preset = presets.get("smoke")
@@ -176,14 +178,16 @@ def test_generators_trained_side_by_side_in_workers_are_the_runs_of_one_thread_h
             {"method": "pdiff", "zoo": zoo, "kwargs": {"train": {"steps": 3}}}]
     assert experiments.train_in_workers(jobs, preset, progress=False) == 0      # 7 steps: not worth a worker
     monkeypatch.setenv("WORKBENCH_WORKERS", "2")
-    assert experiments.train_in_workers(jobs, preset, progress=False) == 2
+    assert experiments.train_in_workers(jobs + jobs[:1], preset, progress=False) == 2
     assert experiments.train_in_workers(jobs, preset, progress=False) == 0      # both cached now
     par, info = experiments.trained("rpg", zoo, preset, train={"steps": 4}, progress=False, **TINY)
-    assert info["cached"] and info["in_worker"]
+    assert info["cached"] and info["in_worker"] and info["threads"] == 1
     monkeypatch.setenv("WORKBENCH_ZOOS", str(tmp_path / "seq"))
-    torch.set_num_threads(1)           # restored by conftest
+    torch.set_num_threads(2)           # a notebook's count here (restored by conftest)
+    seen, fit = [], RPG.fit
+    monkeypatch.setattr(RPG, "fit", lambda self, *a, **k: seen.append(torch.get_num_threads()) or fit(self, *a, **k))
     seq, info = experiments.trained("rpg", zoo, preset, train={"steps": 4}, progress=False, **TINY)
-    assert not info["cached"]
+    assert not info["cached"] and seen == [1] and torch.get_num_threads() == 2
     assert torch.equal(par.generate(2, seed=3, steps=5), seq.generate(2, seed=3, steps=5))
 
 

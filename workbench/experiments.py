@@ -18,6 +18,7 @@ from .generators import Generator, load
 from .generators import method as method_class
 from .io import GENERATOR_CODE, MANIFEST_FILE, atomic_write_text, code_key, note_cache_use, zoos_dir
 from .train import is_main
+from .workers import TRAIN_THREADS, torch_threads
 
 
 def preset_batch(method_name: str, preset) -> int:
@@ -74,10 +75,11 @@ def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = Non
         meta = json.loads((run / "info.json").read_text())
         return load(final), {**meta, "cached": True, "path": str(final), "in_worker": str(run) in TRAINED_IN_WORKERS}
     t0 = time.perf_counter()
-    hist = gen.fit(zoo, cfg, batch_size=batch, out=run / "train", progress=progress)
+    with torch_threads(TRAIN_THREADS):             # the same last bits in a notebook and in a worker (workers.py)
+        hist = gen.fit(zoo, cfg, batch_size=batch, out=run / "train", progress=progress)
     seconds = round(time.perf_counter() - t0, 1)   # wall clock of this call (all stages; a resumed run: the rest)
     info = {"seconds": seconds, "steps": cfg.steps, "final_loss": hist[-1]["loss"], "train_seconds": seconds,
-            "history": hist}                       # every stage's logged steps (a resumed run: from its checkpoints)
+            "threads": TRAIN_THREADS, "history": hist}   # every stage's logged steps (a resumed run: from its checkpoints)
     if is_main():                                  # under torchrun every process trained the same model; one writes
         gen.save(final)
         atomic_write_text(run / "info.json", json.dumps(info))
@@ -92,7 +94,7 @@ def _run(method: str, zoo, preset, *, seed: int, train: dict | None, batch_size:
     cfg = preset.train_config(method, seed=seed, **{"checkpoint_every": 100, **(train or {})})   # train: TrainConfig overrides, e.g. {"steps": 300}
     batch = batch_size or preset_batch(method, preset)
     key = json.dumps({"gen": gen.config.to_dict(), "train": cfg.to_dict(), "zoo": zoo.fingerprint(), "batch": batch,
-                      "code": code_key(GENERATOR_CODE)}, sort_keys=True)
+                      "threads": TRAIN_THREADS, "code": code_key(GENERATOR_CODE)}, sort_keys=True)
     run = zoos_dir() / preset.name / "generators" / f"{zoo.label}-{method}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     return gen, zoo, cfg, batch, run
 
@@ -112,9 +114,9 @@ def train_in_workers(jobs: list[dict], preset, *, seed: int = 0, progress: bool 
     one thread each, in the jobs' order), so that the `trained` / `task_generator` calls that follow reload them.
     A job is {"method": name, "zoo": a zoo saved on disk, "kwargs": trained's keyword arguments} or {"task":
     condition, "zoo": a task zoo} (`task_generator`), each with an optional "preset" of its own (else `preset`).
-    Methods that do not apply to their zoo, work too small for workers (workers.workers_for with
-    GENERATOR_MIN_STEPS) and zoos that are not the ones saved at their path are left to the calls that follow.
-    Returns how many were trained."""
+    Jobs that name the same run are trained once. Methods that do not apply to their zoo, work too small for
+    workers (workers.workers_for with GENERATOR_MIN_STEPS) and zoos that are not the ones saved at their path are
+    left to the calls that follow. Returns how many were trained."""
     from .workers import GENERATOR_MIN_STEPS, run_parallel, workers_for
 
     todo = []
@@ -130,7 +132,7 @@ def train_in_workers(jobs: list[dict], preset, *, seed: int = 0, progress: bool 
             continue
         train, batch = kw.pop("train", None), kw.pop("batch_size", None)
         run = _run(method, zoo, p, seed=seed, train=train, batch_size=batch, overrides=kw)[4]
-        if (run / "info.json").exists():
+        if (run / "info.json").exists() or any(r == str(run) for _, _, r in todo):   # one worker per run
             continue
         steps = (train or {}).get("steps") or p.train_config(method).steps
         todo.append(({"zoo": str(job["zoo"].path), "fingerprint": job["zoo"].fingerprint(), "preset": p,

@@ -7,11 +7,14 @@ to disk atomically (a zoo's parts), so a crash or `kill -9` leaves only finished
 
 How many workers: `WORKBENCH_WORKERS` if set (1: everything in this process), else this process's torch thread
 count. Work too small to pay a worker's start (seconds of imports) stays in this process: see `workers_for`.
-A run in a worker uses one thread, so its last bits can differ from the same run in this process with several.
+A zoo run in a worker uses one thread, so its last bits can differ from the same run in this process with several
+(which of the two a zoo's runs get depends only on their steps and the core count). A generator trains with
+TRAIN_THREADS wherever it runs (experiments.trained), so a cached run is the same whichever notebook trained it.
 """
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable
@@ -25,6 +28,11 @@ MIN_PARALLEL_STEPS = 20_000
 # 40-400 ms, so 1,000 steps are minutes; the smoke preset's 20-step generators stay in this process. On 2 cores two
 # one-thread workers trained 1.3x (RPG) to 1.6x (flow) as many steps per second as one two-thread process (LoRA zoo)
 GENERATOR_MIN_STEPS = 1_000
+# torch threads of every generator's training, in this process or in a worker: a run trained with two threads in a
+# notebook and the same run trained in a one-thread worker differed in their last bits (the same 40 RPG steps on the
+# CNN-s zoo: summed weights 4396.4421 at one thread, 4396.4447 at two), so the cache's content depended on which
+# notebook had trained a run first. One thread is what a worker has, so pools stay free to use anywhere.
+TRAIN_THREADS = 1
 
 
 def sgd_steps(runs: int, epochs: int, n_train: int, batch_size: int) -> int:
@@ -48,6 +56,17 @@ def workers_for(units: int, steps: int, *, min_steps: int = MIN_PARALLEL_STEPS) 
             return 1
         n = torch.get_num_threads()
     return max(1, min(n, units))
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run the block with n torch threads, then give back the ones the process had."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _init_worker() -> None:
