@@ -163,3 +163,26 @@ def test_igpg_trains_on_one_zoo_as_a_one_pair_collection(trained):
         trained[2].generate(1)                                          # the collection's generator knows 4 pairs
     assert "zoo['max_params']" in method("igpg").applies_to(
         zoo, preset.with_method("igpg", zoo={"max_params": 1000}))
+
+
+def test_a_collection_and_its_subsets_train_in_workers_as_the_runs_here(trained, tmp_path, monkeypatch):
+    """train_in_workers takes collections and their subsets (notebooks 05 and 06's IGPG runs: experiments.igpg_jobs):
+    a worker reloads the collection from its folder, seen through the job's members, and trains the run that
+    `trained` names here; the same run trained here (one thread too) writes the same nets."""
+    preset, col, gen, info = trained
+    sub = col.subset(datasets=[col.datasets[0]])
+    assert len(sub.members()) < len(col.members())
+    monkeypatch.setenv("WORKBENCH_ZOOS", str(tmp_path / "par"))
+    monkeypatch.setenv("WORKBENCH_WORKERS", "2")
+    jobs = [{"method": "igpg", "zoo": sub, "kwargs": {"train": {"steps": 3}}},
+            {"method": "igpg", "zoo": col, "kwargs": {"train": {"steps": 2}}}]
+    assert experiments.train_in_workers(jobs, preset, progress=False) == 2
+    par, i = experiments.trained("igpg", sub, preset, train={"steps": 3}, progress=False)
+    assert i["cached"] and i["in_worker"]
+    assert experiments.trained("igpg", col, preset, train={"steps": 2}, progress=False)[1]["cached"]
+    monkeypatch.setenv("WORKBENCH_ZOOS", str(tmp_path / "seq"))
+    seq, i = experiments.trained("igpg", sub, preset, train={"steps": 3}, progress=False)
+    assert not i["cached"]
+    m = sub.members()[0]
+    assert torch.equal(par.generate(2, seed=1, arch=m.arch, dataset=m.dataset),
+                       seq.generate(2, seed=1, arch=m.arch, dataset=m.dataset))

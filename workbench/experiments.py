@@ -79,7 +79,7 @@ def trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = Non
         hist = gen.fit(zoo, cfg, batch_size=batch, out=run / "train", progress=progress)
     seconds = round(time.perf_counter() - t0, 1)   # wall clock of this call (all stages; a resumed run: the rest)
     info = {"seconds": seconds, "steps": cfg.steps, "final_loss": hist[-1]["loss"], "train_seconds": seconds,
-            "threads": TRAIN_THREADS, "history": hist}   # every stage's logged steps (a resumed run: from its checkpoints)
+            "threads": TRAIN_THREADS, "history": hist}   # every stage's logged steps (resumed: from its checkpoints)
     if is_main():                                  # under torchrun every process trained the same model; one writes
         gen.save(final)
         atomic_write_text(run / "info.json", json.dumps(info))
@@ -106,15 +106,34 @@ def is_trained(method: str, zoo, preset, *, seed: int = 0, train: dict | None = 
             / "info.json").exists()
 
 
+def igpg_ablation(col, preset) -> tuple:
+    """Notebook 06's IGPG ablation on collection `col`: (the sub-collection of preset.sizes("igpg")["ablation"]'s
+    archs and datasets, [(variant, `trained`'s keyword arguments)] with the preset's own row first); (None, []) where
+    the preset has none."""
+    abl = preset.sizes("igpg").get("ablation") or {}
+    if not abl:
+        return None, []
+    sub = col.subset(archs=abl["archs"], datasets=abl["datasets"])
+    return sub, [(variant, {"train": {"steps": abl["steps"]}, **abl.get("igpg", {}), **variant})
+                 for variant in [{}] + list(abl["variants"])]
+
+
+def igpg_jobs(col, preset) -> list[dict]:
+    """`train_in_workers`' jobs for every IGPG run of notebooks 05 and 06 on `col`: the main one, then the ablation's
+    (trained side by side, the ablation's rows beside the main run, where one core would otherwise idle)."""
+    sub, rows = igpg_ablation(col, preset)
+    return [{"method": "igpg", "zoo": col}] + [{"method": "igpg", "zoo": sub, "kwargs": kw} for _, kw in rows]
+
+
 TRAINED_IN_WORKERS: set[str] = set()   # run folders that `train_in_workers` trained for this process
 
 
 def train_in_workers(jobs: list[dict], preset, *, seed: int = 0, progress: bool = True) -> int:
     """Train the generators of `jobs` that the cache lacks side by side in worker processes (workers.run_parallel:
     one thread each, in the jobs' order), so that the `trained` / `task_generator` calls that follow reload them.
-    A job is {"method": name, "zoo": a zoo saved on disk, "kwargs": trained's keyword arguments} or {"task":
-    condition, "zoo": a task zoo} (`task_generator`), each with an optional "preset" of its own (else `preset`).
-    Jobs that name the same run are trained once. Methods that do not apply to their zoo, work too small for
+    A job is {"method": name, "zoo": a zoo or collection saved on disk, "kwargs": trained's keyword arguments} or
+    {"task": condition, "zoo": a task zoo} (`task_generator`), each with an optional "preset" of its own (else
+    `preset`). Jobs that name the same run are trained once. Methods that do not apply to their zoo, work too small for
     workers (workers.workers_for with GENERATOR_MIN_STEPS) and zoos that are not the ones saved at their path are
     left to the calls that follow. Returns how many were trained."""
     from .workers import GENERATOR_MIN_STEPS, run_parallel, workers_for
@@ -135,8 +154,10 @@ def train_in_workers(jobs: list[dict], preset, *, seed: int = 0, progress: bool 
         if (run / "info.json").exists() or any(r == str(run) for _, _, r in todo):   # one worker per run
             continue
         steps = (train or {}).get("steps") or p.train_config(method).steps
+        members = [(m.arch, m.dataset) for m in job["zoo"].members()] if _is_collection(job["zoo"]) else None
         todo.append(({"zoo": str(job["zoo"].path), "fingerprint": job["zoo"].fingerprint(), "preset": p,
-                      "seed": seed, **{k: job[k] for k in ("method", "kwargs", "task", "conditions") if k in job}},
+                      "members": members, "seed": seed,
+                      **{k: job[k] for k in ("method", "kwargs", "task", "conditions") if k in job}},
                      steps, str(run)))
     workers = workers_for(len(todo), sum(s for _, s, _ in todo), min_steps=GENERATOR_MIN_STEPS) if todo else 1
     if workers < 2:
@@ -155,18 +176,36 @@ def train_in_workers(jobs: list[dict], preset, *, seed: int = 0, progress: bool 
     return len(todo)
 
 
+def _is_collection(zoo) -> bool:
+    from .collection import Collection
+
+    return isinstance(zoo, Collection) and zoo.single_zoo is None
+
+
 def _on_disk(zoo) -> bool:
+    """A zoo saved at its path, or a collection (or a subset of one: its members) saved at its."""
+    from .collection import MANIFEST
     from .zoo import Zoo
 
     path = getattr(zoo, "path", None)
-    return isinstance(zoo, Zoo) and path is not None and (Path(path) / MANIFEST_FILE).exists()
+    if path is None:
+        return False
+    return (Path(path) / (MANIFEST if _is_collection(zoo) else MANIFEST_FILE)).exists() and (
+        isinstance(zoo, Zoo) or _is_collection(zoo))
 
 
 def _train_job(job: dict) -> None:
-    """One job of `train_in_workers`, in a worker: the zoo reloaded from its folder (refused if it is not the same)."""
+    """One job of `train_in_workers`, in a worker: the zoo (or the collection, seen through the job's members)
+    reloaded from its folder, refused if it is not the same."""
+    from .collection import Collection
     from .zoo import Zoo
 
-    zoo = Zoo.load(job["zoo"])
+    if job.get("members") is not None:
+        zoo = Collection.load(job["zoo"])
+        if len(job["members"]) != len(zoo.members()):
+            zoo = zoo.subset(archs={a for a, _ in job["members"]}, datasets={d for _, d in job["members"]})
+    else:
+        zoo = Zoo.load(job["zoo"])
     if zoo.fingerprint() != job["fingerprint"]:
         raise RuntimeError(f"{job['zoo']} changed on disk since the job was made: rerun to train on the zoo there now")
     if "task" in job:
