@@ -181,3 +181,31 @@ def test_leaderboard_refuses_a_non_positive_n(zoo):
     for n in (0, -5):
         with pytest.raises(ValueError, match="whole number ≥ 1"):
             bench.leaderboard(zoo, presets.get("smoke"), methods=["rpg"], n=n)
+
+
+def test_an_audit_keeps_the_baselines_scores_of_a_zoo_and_the_next_audit_reuses_them(mlp_zoo, digits, tmp_path,
+                                                                                      monkeypatch):
+    """The baseline sets score the same for every generator audited on a zoo (notebooks 01, 08 and 10 audit the
+    same zoos): `audit` keeps their scores beside the zoo's folder, named by the zoo, the data, the settings and
+    the code, and the next audit with those settings predicts only its generated sets and gives the same rows."""
+    import json
+    import shutil
+
+    from workbench.generators.baselines import random_init
+    from workbench.zoo import Zoo
+
+    shutil.copytree(mlp_zoo.path, tmp_path / "z")
+    zoo = Zoo.load(tmp_path / "z")
+    X, y = digits.X_test, digits.y_test
+    generated = {"random nets": random_init(zoo, 6, seed=4)}
+    kw = dict(n=8, sigmas=(0.1, 1.0), boot=50)
+    rows, points = audit.audit(zoo, X, y, generated, **kw)
+    assert len(list((tmp_path / "z.audit").glob("baselines-*.safetensors"))) == 1
+    predicted, predict = [], audit.predict
+    monkeypatch.setattr(audit, "predict", lambda z, p, X, **k: predicted.append(len(p)) or predict(z, p, X, **k))
+    again, points2 = audit.audit(zoo, X, y, generated, **kw)
+    assert predicted == [6]                                          # the generated set only
+    assert json.dumps(again, default=str) == json.dumps(rows, default=str)
+    assert list(points2) == list(points) and all(torch.equal(points[k]["acc"], points2[k]["acc"]) for k in points)
+    audit.audit(zoo, X, y, generated, **{**kw, "n": 7})             # other settings: scored and kept apart
+    assert len(list((tmp_path / "z.audit").glob("baselines-*.safetensors"))) == 2 and len(predicted) > 1

@@ -10,10 +10,15 @@ are decided here once (`audit`, `classify`, `verdict_line`).
 """
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
+
 import torch
 
 from .canonical import align, permutation_spec, supported
 from .evaluate import as_flat, max_iou, median, nearest_other, pairwise_distances, predict, summary, wrong_masks
+from .io import code_key, load_tensors, save_tensors
 from .presets import Preset
 
 # Every set of models gets, per model: accuracy, max wrong-prediction IoU to the training checkpoints and the L2
@@ -155,6 +160,74 @@ def _aligned_distances(zoo, sets: dict, scale: torch.Tensor, reference: int = 0)
     return out
 
 
+# the code a zoo's baseline scores depend on: a change to it scores them afresh (io.code_key)
+AUDIT_CODE = ("audit.py", "evaluate.py", "generators/baselines.py", "canonical.py", "layout.py", "zoo.py", "fit.py",
+              "nets")
+
+
+def _score(zoo, X, y, sets: dict, wrong_o: torch.Tensor, scale: torch.Tensor, z_orig: torch.Tensor,
+           progress: bool) -> dict:
+    """Each set's per-model accuracy (%), max IoU to the training checkpoints, nearest-checkpoint distance, and the
+    median distance of its models to their nearest other member."""
+    from tqdm.auto import tqdm
+
+    points = {}
+    for name, (kind, params) in tqdm(sets.items(), desc="audit", disable=not progress or not sets):
+        params = as_flat(zoo, params)
+        wrong = wrong_masks(predict(zoo, params, X), y)
+        points[name] = {"kind": kind, "acc": (~wrong).double().mean(1) * 100, "iou": max_iou(wrong, wrong_o).double(),
+                        "dist": pairwise_distances(params.double() / scale, z_orig).min(1).values,
+                        "within": median(nearest_other(params.double() / scale))}   # one net repeated: 0
+    return points
+
+
+def _baseline_file(zoo, X, y, **settings) -> Path | None:
+    """Where an audit keeps the scores of a zoo's baseline sets (the same for every generator audited on it: 01, 08
+    and 10 audit the same zoos): beside the zoo's folder, named by the zoo, the data, the settings and AUDIT_CODE.
+    None for a zoo that lives in memory only."""
+    if getattr(zoo, "path", None) is None:
+        return None
+    h = hashlib.sha1(json.dumps({**settings, "zoo": zoo.fingerprint(), "code": code_key(AUDIT_CODE)},
+                                sort_keys=True).encode())
+    h.update(X.contiguous().numpy().tobytes())
+    h.update(y.contiguous().numpy().tobytes())
+    return Path(f"{zoo.path}.audit") / f"baselines-{h.hexdigest()[:16]}.safetensors"
+
+
+def _save_baselines(file: Path | None, wrong_o: torch.Tensor, points: dict, aligned: dict | None) -> None:
+    if file is None:
+        return
+    tensors, order = {"wrong_o": wrong_o.to(torch.uint8)}, []
+    for i, (name, p) in enumerate(points.items()):
+        order.append([name, p["kind"]])
+        tensors.update({f"{i}/{k}": p[k] for k in ("acc", "iou", "dist")})
+        tensors[f"{i}/within"] = torch.tensor(p["within"], dtype=torch.float64)
+        if aligned is not None and name in aligned:
+            tensors[f"{i}/dist_aligned"] = aligned[name]["dist"]
+            tensors[f"{i}/within_aligned"] = torch.tensor(aligned[name]["within"], dtype=torch.float64)
+    try:
+        save_tensors(file, tensors, metadata={"order": json.dumps(order)})
+    except ValueError:                                 # a NaN score (save_tensors refuses it): this audit is not kept
+        pass
+
+
+def _load_baselines(file: Path | None) -> dict | None:
+    if file is None or not file.exists():
+        return None
+    t = load_tensors(file)
+    from safetensors import safe_open
+
+    with safe_open(str(file), "pt") as f:
+        order = json.loads(f.metadata()["order"])
+    points, aligned = {}, {}
+    for i, (name, kind) in enumerate(order):
+        points[name] = {"kind": kind, **{k: t[f"{i}/{k}"] for k in ("acc", "iou", "dist")},
+                        "within": t[f"{i}/within"].item()}
+        if f"{i}/dist_aligned" in t:
+            aligned[name] = {"dist": t[f"{i}/dist_aligned"], "within": t[f"{i}/within_aligned"].item()}
+    return {"wrong_o": t["wrong_o"].bool(), "points": points, "aligned": aligned}
+
+
 def audit(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, n: int = 100, sigmas=AUDIT_SIGMAS,
           seed: int = 0, boot: int = 1000, baselines: bool = True, progress: bool = False,
           floor: float = ACCURACY_FLOOR, aligned: bool = True) -> tuple[list[dict], dict]:
@@ -175,39 +248,40 @@ def audit(zoo, X, y, generated: dict[str, torch.Tensor] | None = None, *, n: int
     (sigma capped at MAX_SIGMA) is "outside the noise sweep" -- neither gets a novelty verdict (more_novel_than_noise
     None). A set more accurate than the sweep is compared with its least noisy level, the most copy-like one.
     `points` maps each set to its per-model accuracy (%), max IoU and nearest distance (the figures' clouds)."""
-    from tqdm.auto import tqdm
-
     scale = key_scale(zoo).double()
     z_orig = zoo.flat.double() / scale
-    sets = {"original": ("original", zoo.flat)}
-    if baselines:
-        sets.update(audit_sets(zoo, n, sigmas=sigmas, seed=seed))
-    sets.update({k: ("generator", v) for k, v in (generated or {}).items()})
     if y.dim() != 1:
         raise ValueError("audit needs one label vector y [n] shared by every model (a single-task zoo); for a task "
                          "zoo, audit each task's models on its own labels")
-    wrong_o = wrong_masks(predict(zoo, zoo.flat, X), y)
-    points = {}
-    for name, (kind, params) in tqdm(sets.items(), desc="audit", disable=not progress):
-        params = as_flat(zoo, params)
-        if kind == "original":
-            wrong = wrong_o
-            iou = max_iou(wrong, wrong_o, same_set=True) if len(zoo) > 1 else torch.full((1,), float("nan"))
-            dist = nearest_other(z_orig)
-        else:
-            wrong = wrong_masks(predict(zoo, params, X), y)
-            iou = max_iou(wrong, wrong_o)
-            dist = pairwise_distances(params.double() / scale, z_orig).min(1).values
-        within = median(nearest_other(params.double() / scale))   # a set that is one net repeated: 0
-        points[name] = {"kind": kind, "acc": (~wrong).double().mean(1) * 100, "iou": iou.double(), "dist": dist,
-                        "within": within}
-    al = _aligned_distances(zoo, sets, scale) if aligned else None
+    file = _baseline_file(zoo, X, y, n=n, sigmas=list(sigmas), seed=seed, floor=floor, aligned=aligned) \
+        if baselines else None
+    kept = _load_baselines(file)
+    wrong_o = kept["wrong_o"] if kept else wrong_masks(predict(zoo, zoo.flat, X), y)
+    iou = max_iou(wrong_o, wrong_o, same_set=True) if len(zoo) > 1 else torch.full((1,), float("nan"))
+    points = {"original": {"kind": "original", "acc": (~wrong_o).double().mean(1) * 100, "iou": iou.double(),
+                           "dist": nearest_other(z_orig), "within": median(nearest_other(z_orig))}}
+    al = _aligned_distances(zoo, {"original": ("original", zoo.flat)}, scale) if aligned else None
+    orig_mean = points["original"]["acc"].mean().item()
+    if kept:                                           # this zoo's baseline sets, scored by an earlier audit
+        points.update(kept["points"])
+        if al is not None:
+            al.update(kept["aligned"])
+    elif baselines:
+        sets = audit_sets(zoo, n, sigmas=sigmas, seed=seed)
+        base = _score(zoo, X, y, sets, wrong_o, scale, z_orig, progress)
+        base_al = _aligned_distances(zoo, sets, scale) if aligned else None
+        _extend_sweep(zoo, X, y, base, wrong_o, scale, z_orig, n=n, seed=seed, target=floor * orig_mean)
+        _save_baselines(file, wrong_o, base, base_al)
+        points.update(base)
+        if al is not None:
+            al.update(base_al)
+    gen_sets = {k: ("generator", v) for k, v in (generated or {}).items()}
+    points.update(_score(zoo, X, y, gen_sets, wrong_o, scale, z_orig, progress))
+    if al is not None:
+        al.update(_aligned_distances(zoo, gen_sets, scale))
     for name, d in (al or {}).items():
         points[name]["dist_aligned"] = d["dist"]
     orig = points["original"]
-    orig_mean = orig["acc"].mean().item()
-    if baselines:
-        _extend_sweep(zoo, X, y, points, wrong_o, scale, z_orig, n=n, seed=seed, target=floor * orig_mean)
     noise = [(p["acc"], p["iou"]) for p in points.values() if p["kind"] == "noise"]
     span = (min(a.mean().item() for a, _ in noise),) if noise else None
     rows = []
