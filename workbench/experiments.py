@@ -133,8 +133,8 @@ def train_in_workers(jobs: list[dict], preset, *, seed: int = 0, progress: bool 
     one thread each, in the jobs' order), so that the `trained` / `task_generator` calls that follow reload them.
     A job is {"method": name, "zoo": a zoo or collection saved on disk, "kwargs": trained's keyword arguments} or
     {"task": condition, "zoo": a task zoo} (`task_generator`), each with an optional "preset" of its own (else
-    `preset`). Jobs that name the same run are trained once. Methods that do not apply to their zoo, work too small for
-    workers (workers.workers_for with GENERATOR_MIN_STEPS) and zoos that are not the ones saved at their path are
+    `preset`). Jobs that name the same run are trained once. Methods that do not apply to their zoo, work too small
+    for workers (workers.workers_for with GENERATOR_MIN_STEPS) and zoos that are not the ones saved at their path are
     left to the calls that follow. Returns how many were trained."""
     from .workers import GENERATOR_MIN_STEPS, run_parallel, workers_for
 
@@ -188,10 +188,9 @@ def _on_disk(zoo) -> bool:
     from .zoo import Zoo
 
     path = getattr(zoo, "path", None)
-    if path is None:
+    if path is None or not (_is_collection(zoo) or isinstance(zoo, Zoo)):
         return False
-    return (Path(path) / (MANIFEST if _is_collection(zoo) else MANIFEST_FILE)).exists() and (
-        isinstance(zoo, Zoo) or _is_collection(zoo))
+    return (Path(path) / (MANIFEST if _is_collection(zoo) else MANIFEST_FILE)).exists()
 
 
 def _train_job(job: dict) -> None:
