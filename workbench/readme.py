@@ -14,7 +14,7 @@ A block
 
 holds workbench/templates/claims.md with every `{{REPORT/TABLE[where]/COL:FORMAT}}` in it replaced by that cell of
 the one row the `where` selects (`{{min …}}`, `{{max …}}` over the rows it selects, `{{count REPORT/TABLE[where]}}`
-their number; FORMAT a Python format spec, `.2f` for a float by default): prose whose numbers are report cells.
+their number; FORMAT a Python format spec, `.2f` for a float by default): prose whose numbers are report cells (paragraphs are re-wrapped at 120 columns, tables kept as they are).
 `python -m workbench.readme` rewrites
 every block from the reports; `python -m workbench.readme --check` (and tests/test_readme_tables.py) fails when a
 block differs from its report, so a number in these tables is always one a report of the named commit holds.
@@ -25,6 +25,7 @@ import argparse
 import json
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 from . import io
@@ -110,7 +111,10 @@ def render_template(name: str, *, reports: Path | None = None, templates: Path |
     envs = {_commit(_report(r, reports).get("environment", {})) for r in used}
     source = (f"_Numbers from {', '.join(f'`reports/{r}.json`' for r in used)}: commit {', '.join(sorted(envs))}._\n"
               if used else "")
-    return VALUE.sub(lambda m: _value(m, reports), text).rstrip("\n") + "\n\n" + source
+    filled = VALUE.sub(lambda m: _value(m, reports), text).rstrip("\n").split("\n\n")
+    paragraphs = [p if p.startswith("|") else textwrap.fill(" ".join(p.split()), 120, break_long_words=False,
+                                                            break_on_hyphens=False) for p in filled]
+    return "\n\n".join(paragraphs) + "\n\n" + source
 
 
 def _blocks(text: str, reports: Path | None, templates: Path | None):
