@@ -50,6 +50,8 @@ def test_the_reproduction_time_table_renders_as_a_block(tmp_path):
     filled = readme.fill(text, reports=tmp_path)
     assert "| 00_zoos | 30.00 | 2 |" in filled and "30.0 s (with empty caches about 95.5 s)" in filled, filled
     assert readme.commits(filled, reports=tmp_path) == {"0123456789"}
+    (tmp_path / "t.md").write_text("{{reproduce/run[]/seconds:.0f}} s of {{reproduce/run[]/cold_estimate_s:.0f}}\n")
+    assert readme.render_template("t", reports=tmp_path, templates=tmp_path).startswith("30 s of 96\n")
 
 
 def test_a_template_block_fills_report_cells_and_catches_a_typed_number(tmp_path):
@@ -57,10 +59,10 @@ def test_a_template_block_fills_report_cells_and_catches_a_typed_number(tmp_path
            "tables": {"t": [{"zoo": "a", "method": "x=1", "ratio": 0.991}, {"zoo": "b", "method": "x=2", "ratio": 0.5}]}}
     (tmp_path / "nb.json").write_text(json.dumps(rep))
     (tmp_path / "claims.md").write_text("a keeps {{nb/t[zoo=a; method=x=1]/ratio}} ({{nb/t[zoo=b]/ratio:.0%}}), "
-                                        "{{min nb/t[]/ratio:.3f}}–{{max nb/t[zoo=a|b]/ratio:.1f}} over {{count nb/t[]}}\n")
+                                        "{{min nb/t[]/ratio:.3f}}–{{max nb/t[zoo=a|b]/ratio:.1f}} over {{count nb/t[]}}, {{sum nb/t[]/ratio:.3f}}\n")
     text = "# R\n<!-- template claims -->\n<!-- /template -->\n"
     filled = readme.fill(text, reports=tmp_path, templates=tmp_path)
-    assert "a keeps 0.99 (50%), 0.500–1.0 over 2\n" in filled and "commit fedcba9876" in filled, filled
+    assert "a keeps 0.99 (50%), 0.500–1.0 over 2, 1.491\n" in filled and "commit fedcba9876" in filled, filled
     assert readme.stale(filled, reports=tmp_path, templates=tmp_path) == []
     assert readme.shown(filled, templates=tmp_path) == {"nb"}
     assert readme.commits(filled, reports=tmp_path, templates=tmp_path) == {"fedcba9876"}

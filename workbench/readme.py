@@ -6,14 +6,14 @@
 
 holds table `verdict` of reports/05_igpg_main.json, those columns in that order (all of them when none are named);
 `where col=a|b; col2=c` keeps the rows whose values are among those given. `reproduce` names reports/reproduce.json,
-the run of `python -m workbench.reproduce`: its one table, `notebooks`, is the seconds, cache misses and reuses per notebook.
+the run of `python -m workbench.reproduce`: its table `notebooks` is the seconds, cache misses and reuses per notebook, `run` its one row of totals.
 A block
 
     <!-- template claims -->
     <!-- /template -->
 
 holds workbench/templates/claims.md with every `{{REPORT/TABLE[where]/COL:FORMAT}}` in it replaced by that cell of
-the one row the `where` selects (`{{min …}}`, `{{max …}}` over the rows it selects, `{{count REPORT/TABLE[where]}}`
+the one row the `where` selects (`{{min …}}`, `{{max …}}`, `{{sum …}}` over the rows it selects, `{{count REPORT/TABLE[where]}}`
 their number; FORMAT a Python format spec, `.2f` for a float by default): prose whose numbers are report cells (paragraphs are re-wrapped at 120 columns, tables kept as they are).
 `python -m workbench.readme` rewrites
 every block from the reports; `python -m workbench.readme --check` (and tests/test_readme_tables.py) fails when a
@@ -36,7 +36,7 @@ BLOCK = re.compile(r"<!-- report (?P<report>[\w.-]+) (?P<table>\w+)(?:: (?P<cols
 
 
 TEMPLATE = re.compile(r"<!-- template (?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- /template -->", re.S)
-VALUE = re.compile(r"\{\{(?:(?P<agg>min|max|count) )?(?P<report>[\w.-]+)/(?P<table>\w+)\[(?P<where>[^\]]*)\]"
+VALUE = re.compile(r"\{\{(?:(?P<agg>min|max|sum|count) )?(?P<report>[\w.-]+)/(?P<table>\w+)\[(?P<where>[^\]]*)\]"
                    r"(?:/(?P<col>\w+))?(?::(?P<fmt>[^}]*))?\}\}")
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -47,8 +47,9 @@ def _report(name: str, reports: Path) -> dict:
         raise FileNotFoundError(f"{path}: no such report; run `python -m workbench.reproduce --preset small "
                                 f"notebooks/{name}.ipynb` to write it")
     rep = json.loads(path.read_text())
-    if "tables" not in rep and "notebooks" in rep:     # reports/reproduce.json: the run's time table
-        rep["tables"] = {"notebooks": rep["notebooks"]}
+    if "tables" not in rep and "notebooks" in rep:     # reports/reproduce.json: the run's time table, and its totals
+        rep["tables"] = {"notebooks": rep["notebooks"],
+                         "run": [{k: v for k, v in rep.items() if isinstance(v, (int, float, str))}]}
     return rep
 
 
@@ -96,7 +97,7 @@ def _value(m: re.Match, reports: Path) -> str:
     if not rows or None in values or (len(rows) > 1 and not m["agg"]):
         raise LookupError(f"{m[0]}: {len(rows)} rows of {m['report']}/{m['table']} match, values {values[:4]}; "
                           f"a cell needs exactly one row with a value (min / max for several)")
-    v = {"min": min, "max": max}[m["agg"]](values) if m["agg"] else values[0]
+    v = {"min": min, "max": max, "sum": sum}[m["agg"]](values) if m["agg"] else values[0]
     return format(v, m["fmt"] if m["fmt"] is not None else ".2f" if isinstance(v, float) else "")
 
 
