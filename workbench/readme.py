@@ -6,15 +6,16 @@
 
 holds table `verdict` of reports/05_igpg_main.json, those columns in that order (all of them when none are named);
 `where col=a|b; col2=c` keeps the rows whose values are among those given. `reproduce` names reports/reproduce.json,
-the run of `python -m workbench.reproduce`: its table `notebooks` is the seconds, cache misses and reuses per notebook, `run` its one row of totals.
-A block
+the run of `python -m workbench.reproduce`: its table `notebooks` is the seconds, cache misses and reuses per
+notebook, `run` its one row of totals. A block
 
     <!-- template claims -->
     <!-- /template -->
 
 holds workbench/templates/claims.md with every `{{REPORT/TABLE[where]/COL:FORMAT}}` in it replaced by that cell of
-the one row the `where` selects (`{{min …}}`, `{{max …}}`, `{{sum …}}` over the rows it selects, `{{count REPORT/TABLE[where]}}`
-their number; FORMAT a Python format spec, `.2f` for a float by default): prose whose numbers are report cells (paragraphs are re-wrapped at 120 columns, tables kept as they are).
+the one row the `where` selects (`{{min …}}`, `{{max …}}`, `{{sum …}}` over the rows it selects,
+`{{count REPORT/TABLE[where]}}` their number; FORMAT a Python format spec, `.2f` for a float by default): prose whose
+numbers are report cells (paragraphs are re-wrapped at 120 columns, tables kept as they are).
 `python -m workbench.readme` rewrites
 every block from the reports; `python -m workbench.readme --check` (and tests/test_readme_tables.py) fails when a
 block differs from its report, so a number in these tables is always one a report of the named commit holds.
@@ -86,7 +87,7 @@ def render(report: str, table: str, cols: str | None = None, where: str | None =
 
 
 def _value(m: re.Match, reports: Path) -> str:
-    """One `{{…}}` of a template: a cell of the one row its `where` selects, or min / max / count over the rows."""
+    """One `{{…}}` of a template: a cell of the one row its `where` selects, or min / max / sum / count over the rows."""
     rep = _report(m["report"], reports)
     if m["table"] not in rep["tables"]:
         raise KeyError(f"{m[0]}: report {m['report']} has no table {m['table']!r}; it has: {', '.join(rep['tables'])}")
