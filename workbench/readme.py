@@ -67,13 +67,18 @@ def _matches(row: dict, where: str | None) -> bool:
     return True
 
 
+def _rows(report: str, table: str, where: str | None, reports: Path) -> tuple[dict, list[dict]]:
+    """The report and the rows of its table that `where` keeps."""
+    rep = _report(report, reports)
+    if table not in rep["tables"]:
+        raise KeyError(f"report {report} has no table {table!r}; it has: {', '.join(rep['tables'])}")
+    return rep, [r for r in rep["tables"][table] if _matches(r, where)]
+
+
 def render(report: str, table: str, cols: str | None = None, where: str | None = None, *,
            reports: Path | None = None) -> str:
     """The body of one block: the selected rows and columns of the report's table, and where they come from."""
-    rep = _report(report, reports or io.ROOT / "reports")
-    if table not in rep["tables"]:
-        raise KeyError(f"report {report} has no table {table!r}; it has: {', '.join(rep['tables'])}")
-    rows = [r for r in rep["tables"][table] if _matches(r, where)]
+    rep, rows = _rows(report, table, where, reports or io.ROOT / "reports")
     names = [c.strip() for c in cols.split(",")] if cols else list(rows[0]) if rows else []
     missing = [c for c in names if rows and all(c not in r for r in rows)]
     if missing:
@@ -88,27 +93,28 @@ def render(report: str, table: str, cols: str | None = None, where: str | None =
 
 def _value(m: re.Match, reports: Path) -> str:
     """One `{{…}}` of a template: a cell of the one row its `where` selects, or min / max / sum / count over the rows."""
-    rep = _report(m["report"], reports)
-    if m["table"] not in rep["tables"]:
-        raise KeyError(f"{m[0]}: report {m['report']} has no table {m['table']!r}; it has: {', '.join(rep['tables'])}")
-    rows = [r for r in rep["tables"][m["table"]] if _matches(r, m["where"])]
+    _, rows = _rows(m["report"], m["table"], m["where"], reports)
     if m["agg"] == "count":
         return str(len(rows))
     values = [r.get(m["col"]) for r in rows]
     if not rows or None in values or (len(rows) > 1 and not m["agg"]):
         raise LookupError(f"{m[0]}: {len(rows)} rows of {m['report']}/{m['table']} match, values {values[:4]}; "
-                          f"a cell needs exactly one row with a value (min / max for several)")
+                          f"a cell needs exactly one row with a value (min / max / sum for several)")
     v = {"min": min, "max": max, "sum": sum}[m["agg"]](values) if m["agg"] else values[0]
     return format(v, m["fmt"] if m["fmt"] is not None else ".2f" if isinstance(v, float) else "")
+
+
+def _template(name: str, templates: Path | None) -> str:
+    path = (templates or TEMPLATES) / f"{name}.md"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such template (the block `<!-- template {name} -->` names it)")
+    return path.read_text()
 
 
 def render_template(name: str, *, reports: Path | None = None, templates: Path | None = None) -> str:
     """The body of one template block: the template with its values filled in, and the reports they come from."""
     reports = reports or io.ROOT / "reports"
-    path = (templates or TEMPLATES) / f"{name}.md"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such template (the block `<!-- template {name} -->` names it)")
-    text = path.read_text()
+    text = _template(name, templates)
     used = sorted({m["report"] for m in VALUE.finditer(text)})
     envs = {_commit(_report(r, reports).get("environment", {})) for r in used}
     source = (f"_Numbers from {', '.join(f'`reports/{r}.json`' for r in used)}: commit {', '.join(sorted(envs))}._\n"
@@ -143,7 +149,7 @@ def shown(text: str, *, templates: Path | None = None) -> set[str]:
     """The reports whose numbers the README's blocks show."""
     names = {m["report"] for m in BLOCK.finditer(text)}
     for m in TEMPLATE.finditer(text):
-        names |= {v["report"] for v in VALUE.finditer(((templates or TEMPLATES) / f"{m['name']}.md").read_text())}
+        names |= {v["report"] for v in VALUE.finditer(_template(m["name"], templates))}
     return names
 
 
