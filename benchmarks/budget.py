@@ -26,7 +26,7 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from workbench import audit, cost, experiments, presets  # noqa: E402
+from workbench import audit, bench, cost, experiments, presets  # noqa: E402
 from workbench.generators import available_generators  # noqa: E402
 from workbench.generators import method as method_class  # noqa: E402
 from workbench.reporting import environment, markdown_table  # noqa: E402
@@ -77,13 +77,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated recipe:net of the preset's zoos (as in its leaderboard_zoos)")
     ap.add_argument("--methods", default="rpg,pdiff,flow", help="comma-separated registered methods")
     ap.add_argument("--fractions", default="1,0.5,0.25", help="fractions of each method's steps")
-    ap.add_argument("--n", type=int, default=None, help="models per set (default: the preset's audit_n)")
+    ap.add_argument("--n", type=bench._positive, default=None, help="models per set (default: the preset's audit_n)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="also write the rows and the environment to this JSON file")
     args = ap.parse_args(argv)
     preset = presets.get(args.preset)
     methods = [m for m in args.methods.split(",") if m]
-    unknown = [m for m in methods if m not in available_generators()]
+    unknown = bench.unknown_methods(methods)
     if unknown:
         ap.error(f"unknown methods {unknown}; registered: {', '.join(available_generators())}")
     try:
